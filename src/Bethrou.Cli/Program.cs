@@ -1,10 +1,28 @@
+using System.CommandLine;
+using Bethrou.Cli.Commands;
+
 namespace Bethrou.Cli;
 
 internal static class Program
 {
-    public static int Main(string[] args)
+    public static async Task<int> Main(string[] args)
     {
-        Console.Error.WriteLine("bethrou: not implemented yet");
-        return args.Length == 0 ? 1 : 1;
+        var root = new RootCommand("Bethrou: a self-hosted peer-to-peer proxy network over private libp2p.");
+        root.Add(KeyCommands.CreatePskCommand());
+        root.Add(KeyCommands.CreateIdentityCommand());
+        foreach (var c in NodeCommand.Create())
+        {
+            root.Add(c);
+        }
+        var parse = root.Parse(args);
+        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = true }).ConfigureAwait(false);
     }
+}
+
+/// <summary>Exit codes used by every command.</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int BadInput = 2;
 }
