@@ -613,7 +613,8 @@ public sealed class Libp2pHost : IAsyncDisposable
         return info;
     }
 
-    internal void Track(Task task, string name)
+    /// <summary>Observes a background task: faults are logged, never lost; disposal waits (bounded) for it.</summary>
+    public void Track(Task task, string name)
     {
         if (task.IsCompleted)
         {
