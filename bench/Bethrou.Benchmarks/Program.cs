@@ -1,6 +1,17 @@
+using BenchmarkDotNet.Running;
+
 namespace Bethrou.Benchmarks;
 
 internal static class Program
 {
-    public static int Main() => 0;
+    /// <summary>`stack [MiB] [rounds]` runs the end-to-end stack figures; anything else goes to BenchmarkDotNet.</summary>
+    public static async Task<int> Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "stack")
+        {
+            return await Stack.StackBench.RunAsync(args[1..]);
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

@@ -1,0 +1,123 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using Bethrou.Libp2p.Crypto;
+using Bethrou.Libp2p.Host;
+using Bethrou.Libp2p.Multiformats;
+using Bethrou.Libp2p.Pnet;
+
+namespace Bethrou.Benchmarks.Stack;
+
+/// <summary>
+/// End-to-end figures for the libp2p stack (not BenchmarkDotNet: these are whole-system runs):
+/// echo throughput C#↔C# over TCP+pnet+Noise+Yamux, and memory for 1,000 idle streams on one connection.
+/// </summary>
+internal static class StackBench
+{
+    public const string EchoProtocol = "/bethrou/test/echo/1.0.0";
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var mib = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 256;
+        var rounds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3;
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
+        var psk = PreSharedKey.Generate();
+        await using var server = await StartHostAsync(psk);
+        await using var client = await StartHostAsync(psk, listen: false);
+        var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
+        var conn = await client.ConnectAsync(addr);
+        for (var i = 0; i < rounds; i++)
+        {
+            var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
+            Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s");
+        }
+        await IdleStreamsAsync(client, conn, 1000);
+        return 0;
+    }
+
+    public static async Task<Libp2pHost> StartHostAsync(PreSharedKey? psk, bool listen = true)
+    {
+        var options = new Libp2pHostOptions { Identity = Ed25519PrivateKey.Generate(), Psk = psk };
+        if (listen)
+        {
+            options.ListenAddresses.Add(Multiaddress.Parse("/ip4/127.0.0.1/tcp/0"));
+        }
+        var host = new Libp2pHost(options);
+        host.SetStreamHandler(EchoProtocol, EchoHandlerAsync);
+        await host.StartAsync();
+        return host;
+    }
+
+    public static async Task EchoHandlerAsync(StreamContext s, CancellationToken ct)
+    {
+        await s.Input.CopyToAsync(s.Output, ct);
+        await s.Output.CompleteAsync();
+    }
+
+    /// <summary>Sends <paramref name="total"/> bytes and reads the echo back; returns MB/s of payload (10^6 bytes).</summary>
+    public static async Task<double> EchoAsync(Libp2pHost client, Libp2pConnection conn, long total)
+    {
+        await using var s = await client.NewStreamAsync(conn, EchoProtocol);
+        var chunk = new byte[256 * 1024];
+        Random.Shared.NextBytes(chunk);
+        var sw = Stopwatch.StartNew();
+        var writer = Task.Run(async () =>
+        {
+            long sent = 0;
+            while (sent < total)
+            {
+                var n = (int)Math.Min(chunk.Length, total - sent);
+                await s.Output.WriteAsync(chunk.AsMemory(0, n));
+                sent += n;
+            }
+            await s.Output.CompleteAsync();
+        });
+        long received = 0;
+        while (true)
+        {
+            var r = await s.Input.ReadAsync();
+            received += r.Buffer.Length;
+            s.Input.AdvanceTo(r.Buffer.End);
+            if (r.IsCompleted)
+            {
+                break;
+            }
+        }
+        await writer;
+        sw.Stop();
+        if (received != total)
+        {
+            throw new InvalidOperationException($"echo returned {received} of {total} bytes");
+        }
+        return total / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    public static async Task IdleStreamsAsync(Libp2pHost client, Libp2pConnection conn, int count)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var before = GC.GetTotalMemory(true);
+        var rssBefore = Process.GetCurrentProcess().WorkingSet64;
+        var streams = new List<StreamContext>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var s = await client.NewStreamAsync(conn, EchoProtocol);
+            await s.Output.WriteAsync(new byte[] { 1 });
+            var r = await s.Input.ReadAsync();
+            s.Input.AdvanceTo(r.Buffer.End);
+            streams.Add(s);
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var after = GC.GetTotalMemory(true);
+        var rssAfter = Process.GetCurrentProcess().WorkingSet64;
+        Console.WriteLine($"{count} idle streams (both ends in this process): managed heap +{(after - before) / 1048576.0:0.0} MiB, RSS +{(rssAfter - rssBefore) / 1048576.0:0.0} MiB");
+        foreach (var s in streams)
+        {
+            await s.Output.CompleteAsync();
+            await s.DisposeAsync();
+        }
+    }
+}
