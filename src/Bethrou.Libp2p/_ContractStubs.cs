@@ -30,30 +30,6 @@ namespace Bethrou.Libp2p.Multistream
     }
     public sealed class NegotiationFailedException(string m) : IOException(m);
 }
-namespace Bethrou.Libp2p.Security
-{
-    public sealed class SecureConnection
-    {
-        public IDuplexPipe Transport { get; } = null!;
-        public PeerId LocalPeer { get; } = null!;
-        public PeerId RemotePeer { get; } = null!;
-        public PublicKey RemotePublicKey { get; } = null!;
-        public string? EarlyMuxer { get; }
-    }
-    public sealed class PeerIdMismatchException(string m) : IOException(m);
-}
-namespace Bethrou.Libp2p.Security.Noise
-{
-    public sealed class NoiseSecurityTransport(Ed25519PrivateKey identity, IReadOnlyList<string> muxers)
-    {
-        public const string ProtocolId = "/noise";
-        public Ed25519PrivateKey Identity { get; } = identity;
-        public IReadOnlyList<string> Muxers { get; } = muxers;
-        public ValueTask<SecureConnection> SecureOutboundAsync(IDuplexPipe inner, PeerId? expectedRemote, CancellationToken ct) => throw new NotSupportedException();
-        public ValueTask<SecureConnection> SecureInboundAsync(IDuplexPipe inner, CancellationToken ct) => throw new NotSupportedException();
-    }
-    public sealed class NoiseHandshakeException(string m) : IOException(m);
-}
 namespace Bethrou.Libp2p.Muxing.Yamux
 {
     public sealed class YamuxOptions { }
