@@ -132,6 +132,11 @@ internal static class ProxyMessageCodec
         long? timeout = null;
         try
         {
+            if (IsBlank(line))
+            {
+                error = "proxy request line is empty";
+                return false;
+            }
             var reader = new Utf8JsonReader(line, ReaderOptions);
             if (!TryStartObject(ref reader, "proxy request", out error))
             {
@@ -212,6 +217,11 @@ internal static class ProxyMessageCodec
         string? code = null;
         try
         {
+            if (IsBlank(line))
+            {
+                error = "proxy response line is empty";
+                return false;
+            }
             var reader = new Utf8JsonReader(line, ReaderOptions);
             if (!TryStartObject(ref reader, "proxy response", out error))
             {
@@ -315,6 +325,21 @@ internal static class ProxyMessageCodec
             return false;
         }
         error = null;
+        return true;
+    }
+
+    private static bool IsBlank(in ReadOnlySequence<byte> line)
+    {
+        foreach (var segment in line)
+        {
+            foreach (var b in segment.Span)
+            {
+                if (b is not ((byte)' ' or (byte)'\t' or (byte)'\r'))
+                {
+                    return false;
+                }
+            }
+        }
         return true;
     }
 
