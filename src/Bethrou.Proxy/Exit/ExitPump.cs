@@ -85,7 +85,9 @@ internal sealed class ExitPump
                 var result = await input.ReadAsync(token).ConfigureAwait(false);
                 if (result.IsCanceled)
                 {
-                    return; // only ever canceled by Fail
+                    // Fail cancels pending reads; a cancel from anyone else also ends the tunnel as a failure.
+                    Fail(ExitPumpOutcome.StreamFailed, new OperationCanceledException("reading the stream was canceled"));
+                    return;
                 }
                 var buffer = result.Buffer;
                 inSocket = true;
@@ -139,7 +141,8 @@ internal sealed class ExitPump
                 var flush = await output.FlushAsync(token).ConfigureAwait(false);
                 if (flush.IsCanceled)
                 {
-                    return; // only ever canceled by Fail
+                    Fail(ExitPumpOutcome.StreamFailed, new OperationCanceledException("writing to the stream was canceled"));
+                    return;
                 }
                 if (flush.IsCompleted)
                 {
