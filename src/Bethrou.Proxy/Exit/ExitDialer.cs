@@ -223,6 +223,10 @@ internal sealed class ExitDialer
                         waitOn.Add(_delay);
                     }
                     var done = await Task.WhenAny(waitOn).ConfigureAwait(false);
+                    if (token.IsCancellationRequested)
+                    {
+                        break; // deadline or caller: start nothing new, the finally cleans up
+                    }
                     if (done == _delay)
                     {
                         StartNext(attempts.Token);
