@@ -1,0 +1,217 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+
+namespace Bethrou.Proxy.Exit;
+
+/// <summary>How a tunnel ended. The first cause wins.</summary>
+internal enum ExitPumpOutcome
+{
+    /// <summary>Both directions reached end of data (each side half-closed in turn).</summary>
+    Completed,
+
+    /// <summary>The libp2p stream failed (reset, or its consumer went away); the origin socket was reset.</summary>
+    StreamFailed,
+
+    /// <summary>The origin socket failed (RST, error); the stream was aborted.</summary>
+    OriginFailed,
+
+    /// <summary>The caller's token (shutdown) ended the tunnel; both sides were aborted.</summary>
+    Canceled,
+}
+
+internal readonly record struct ExitPumpResult(ExitPumpOutcome Outcome, long BytesToOrigin, long BytesFromOrigin, Exception? Error);
+
+/// <summary>
+/// Copies bytes between a libp2p stream and an origin socket until both directions end.
+/// Half-close both ways: end of the stream's input shuts down the socket's send side and the other direction
+/// keeps going; end of the socket's receive side completes the stream's output (FIN) and the other direction
+/// keeps going. There is no idle timeout. On any error both sides are aborted: the socket closes with RST, the
+/// stream's pipes complete with the error and <c>abortStream</c> (e.g. a yamux reset) is invoked.
+/// </summary>
+internal sealed class ExitPump
+{
+    /// <summary>Receive buffer asked of the stream's writer; pooled pipes hand out at least this much.</summary>
+    private const int ReceiveBufferSize = 16 * 1024;
+
+    private readonly IDuplexPipe _stream;
+    private readonly Socket _socket;
+    private readonly Action? _abortStream;
+    private readonly CancellationTokenSource _abort;
+    private int _failed; // 0 running, 1 failed, 2 finished cleanly
+    private ExitPumpOutcome _outcome = ExitPumpOutcome.Completed;
+    private Exception? _error;
+    private long _toOrigin;
+    private long _fromOrigin;
+
+    private ExitPump(IDuplexPipe stream, Socket socket, Action? abortStream, CancellationToken cancellationToken)
+    {
+        _stream = stream;
+        _socket = socket;
+        _abortStream = abortStream;
+        _abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    }
+
+    /// <summary>Runs the tunnel to its end; never throws. The socket is always disposed afterwards.</summary>
+    public static async ValueTask<ExitPumpResult> RunAsync(
+        IDuplexPipe stream, Socket socket, Action? abortStream, CancellationToken cancellationToken)
+    {
+        var pump = new ExitPump(stream, socket, abortStream, cancellationToken);
+        using var registration = cancellationToken.Register(
+            static p => ((ExitPump)p!).Fail(ExitPumpOutcome.Canceled, null), pump);
+        try
+        {
+            var toOrigin = pump.StreamToSocketAsync();
+            var fromOrigin = pump.SocketToStreamAsync();
+            await Task.WhenAll(toOrigin, fromOrigin).ConfigureAwait(false);
+            await pump.FinishAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            pump._abort.Dispose();
+        }
+        return new ExitPumpResult(pump._outcome, Interlocked.Read(ref pump._toOrigin), Interlocked.Read(ref pump._fromOrigin), pump._error);
+    }
+
+    private async Task StreamToSocketAsync()
+    {
+        var input = _stream.Input;
+        var token = _abort.Token;
+        var inSocket = false;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(token).ConfigureAwait(false);
+                if (result.IsCanceled)
+                {
+                    // Fail cancels pending reads; a cancel from anyone else also ends the tunnel as a failure.
+                    Fail(ExitPumpOutcome.StreamFailed, new OperationCanceledException("reading the stream was canceled"));
+                    return;
+                }
+                var buffer = result.Buffer;
+                inSocket = true;
+                foreach (var segment in buffer)
+                {
+                    var remaining = segment;
+                    while (!remaining.IsEmpty)
+                    {
+                        var sent = await _socket.SendAsync(remaining, SocketFlags.None, token).ConfigureAwait(false);
+                        remaining = remaining[sent..];
+                        Interlocked.Add(ref _toOrigin, sent);
+                    }
+                }
+                inSocket = false;
+                input.AdvanceTo(buffer.End);
+                if (result.IsCompleted)
+                {
+                    break;
+                }
+            }
+            inSocket = true;
+            _socket.Shutdown(SocketShutdown.Send); // the client's FIN becomes the origin's FIN
+        }
+        catch (Exception ex)
+        {
+            Fail(inSocket ? ExitPumpOutcome.OriginFailed : ExitPumpOutcome.StreamFailed, ex);
+        }
+    }
+
+    private async Task SocketToStreamAsync()
+    {
+        var output = _stream.Output;
+        var token = _abort.Token;
+        var inSocket = true;
+        try
+        {
+            while (true)
+            {
+                inSocket = true;
+                // Wait for data before taking a buffer, so idle tunnels hold no memory.
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
+                var memory = output.GetMemory(ReceiveBufferSize);
+                var received = await _socket.ReceiveAsync(memory, SocketFlags.None, token).ConfigureAwait(false);
+                if (received == 0)
+                {
+                    break;
+                }
+                inSocket = false;
+                output.Advance(received);
+                Interlocked.Add(ref _fromOrigin, received);
+                var flush = await output.FlushAsync(token).ConfigureAwait(false);
+                if (flush.IsCanceled)
+                {
+                    Fail(ExitPumpOutcome.StreamFailed, new OperationCanceledException("writing to the stream was canceled"));
+                    return;
+                }
+                if (flush.IsCompleted)
+                {
+                    Fail(ExitPumpOutcome.StreamFailed, new IOException("the stream stopped accepting data"));
+                    return;
+                }
+            }
+            inSocket = false;
+            await output.CompleteAsync().ConfigureAwait(false); // the origin's FIN becomes the client's FIN
+        }
+        catch (Exception ex)
+        {
+            Fail(inSocket ? ExitPumpOutcome.OriginFailed : ExitPumpOutcome.StreamFailed, ex);
+        }
+    }
+
+    /// <summary>Records the first failure and unblocks both directions: cancel, RST the socket.</summary>
+    private void Fail(ExitPumpOutcome outcome, Exception? error)
+    {
+        if (Interlocked.Exchange(ref _failed, 1) != 0)
+        {
+            return;
+        }
+        _outcome = outcome;
+        _error = error;
+        try
+        {
+            _abort.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        try
+        {
+            _stream.Input.CancelPendingRead();
+            _stream.Output.CancelPendingFlush();
+        }
+        catch (InvalidOperationException)
+        {
+            // A pipe end that is already completed has nothing pending.
+        }
+        ResetSocket();
+    }
+
+    private void ResetSocket()
+    {
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
+    }
+
+    private async ValueTask FinishAsync()
+    {
+        // 2 = finished cleanly: a late cancellation must not reset a tunnel that has already ended.
+        if (Interlocked.CompareExchange(ref _failed, 2, 0) == 0)
+        {
+            _socket.Dispose(); // both FINs already exchanged
+            await _stream.Input.CompleteAsync().ConfigureAwait(false);
+            await _stream.Output.CompleteAsync().ConfigureAwait(false);
+            return;
+        }
+        var error = _error ?? new OperationCanceledException("the proxy tunnel was canceled");
+        await _stream.Input.CompleteAsync(error).ConfigureAwait(false);
+        await _stream.Output.CompleteAsync(error).ConfigureAwait(false);
+        _abortStream?.Invoke();
+    }
+}
