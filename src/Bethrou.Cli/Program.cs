@@ -10,10 +10,7 @@ internal static class Program
         var root = new RootCommand("Bethrou: a self-hosted peer-to-peer proxy network over private libp2p.");
         root.Add(KeyCommands.CreatePskCommand());
         root.Add(KeyCommands.CreateIdentityCommand());
-        foreach (var c in NodeCommand.Create())
-        {
-            root.Add(c);
-        }
+        root.Add(NodeCommand.Create());
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = true }).ConfigureAwait(false);
     }

@@ -3,129 +3,192 @@ using Bethrou.Libp2p.Crypto;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
 using Bethrou.Libp2p.Pnet;
-using Microsoft.Extensions.Logging;
+using Bethrou.Proxy.Config;
+using Bethrou.Proxy.Node;
 
 namespace Bethrou.Cli.Commands;
 
-/// <summary>`bethrou node` (alias `start`): a libp2p node that listens and prints its full multiaddrs.</summary>
+/// <summary>`bethrou node` (alias `start`): the exit node, flag-compatible with the Go node.</summary>
 internal static class NodeCommand
 {
-    public static IEnumerable<Command> Create()
+    public static Command Create()
     {
-        var node = new Command("node", "Run a node: listen on libp2p and print the full multiaddrs to dial it.");
+        var node = new Command("node", "Run an exit node: serve /bethrou/proxy/1.0.0 inside the private network.");
         node.Aliases.Add("start");
-        var listen = new Option<string[]>("--listen") { Description = "Listen multiaddr (repeatable).", DefaultValueFactory = _ => ["/ip4/0.0.0.0/tcp/4000"], AllowMultipleArgumentsPerToken = false };
+        var config = new Option<string?>("--config") { Description = "Node config file (YAML)." };
+        var listen = new Option<string[]>("--listen") { Description = "Listen multiaddr (repeatable; default /ip4/0.0.0.0/tcp/4000)." };
         var key = new Option<string?>("--key") { Description = "Private network key file (default: network.key, ../network.key, ../../network.key)." };
-        var identity = new Option<string?>("--identity") { Description = "Identity key file (created 0600 if missing; default: node.key in the state directory)." };
-        node.Add(listen);
-        node.Add(key);
-        node.Add(identity);
+        var identity = new Option<string?>("--identity") { Description = "Identity key file, created 0600 if missing (default: node.key in the state directory)." };
+        var announce = new Option<string[]>("--announce") { Description = "Address to advertise instead of the listen addresses (repeatable)." };
+        var allowPrivate = new Option<bool?>("--allow-private") { Description = "Allow destinations in loopback, private and other internal ranges (labs and tests)." };
+        var denyPort = new Option<int[]>("--deny-port") { Description = "Refuse this destination port (repeatable)." };
+        var allowPeer = new Option<string[]>("--allow-peer") { Description = "Only serve this client peer id (repeatable; default: every peer holding the network key)." };
+        var maxStreams = new Option<int?>("--max-streams") { Description = "Concurrent tunnels, all clients together (default 1024)." };
+        var maxStreamsPerPeer = new Option<int?>("--max-streams-per-peer") { Description = "Concurrent tunnels per client (default 256)." };
+        var dialTimeout = new Option<string?>("--dial-timeout") { Description = "Destination connect timeout (Go duration, default 10s)." };
+        var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, info, warn or error." };
+        var logFormat = new Option<string?>("--log-format") { Description = "text or json." };
+        var relayMode = new Option<bool>("--relay-mode") { Description = "Also serve as a circuit relay (v2)." };
+        var connectRelay = new Option<string[]>("--connect-relay") { Description = "Reserve a slot on this relay and listen through it (repeatable)." };
+        var discover = new Option<bool>("--discover") { Description = "Announce this node through Redis discovery." };
+        var discoverAddress = new Option<string?>("--discover-address") { Description = "Redis URL (redis://, rediss://)." };
+        var discoverUser = new Option<string?>("--discover-user") { Description = "Redis user." };
+        var discoverPass = new Option<string?>("--discover-pass") { Description = "Redis password." };
+        var discoverTopic = new Option<string?>("--discover-topic") { Description = "Discovery topic." };
+        foreach (var o in new Option[] { config, listen, key, identity, announce, allowPrivate, denyPort, allowPeer, maxStreams, maxStreamsPerPeer, dialTimeout, logLevel, logFormat, relayMode, connectRelay, discover, discoverAddress, discoverUser, discoverPass, discoverTopic })
+        {
+            node.Add(o);
+        }
         node.SetAction(async (r, ct) =>
         {
-            var errors = new List<string>();
-            var listenAddrs = new List<Multiaddress>();
-            foreach (var l in r.GetValue(listen) ?? [])
+            var notYet = new List<string>();
+            if (r.GetValue(relayMode))
             {
-                if (Multiaddress.TryParse(l, out var ma, out var err))
-                {
-                    listenAddrs.Add(ma);
-                }
-                else
-                {
-                    errors.Add($"--listen: {err}");
-                }
+                notYet.Add("--relay-mode");
             }
-            PreSharedKey? psk = null;
-            try
+            if (r.GetValue(connectRelay) is { Length: > 0 })
             {
-                psk = PreSharedKey.Load(StatePaths.FindPskFile(r.GetValue(key)));
+                notYet.Add("--connect-relay");
             }
-            catch (IOException e)
+            if (r.GetValue(discover) || r.GetValue(discoverAddress) is not null || r.GetValue(discoverUser) is not null
+                || r.GetValue(discoverPass) is not null || r.GetValue(discoverTopic) is not null)
             {
-                errors.Add(e.Message);
+                notYet.Add("--discover*");
             }
-            Ed25519PrivateKey? id = null;
-            try
+            if (notYet.Count > 0)
             {
-                id = IdentityFile.LoadOrCreate(r.GetValue(identity) ?? StatePaths.DefaultIdentity(), out _);
-            }
-            catch (KeyFileException e)
-            {
-                errors.Add(e.Message);
-            }
-            if (errors.Count > 0)
-            {
-                foreach (var e in errors)
-                {
-                    await Console.Error.WriteLineAsync($"bethrou: {e}").ConfigureAwait(false);
-                }
+                await Console.Error.WriteLineAsync($"bethrou: {string.Join(", ", notYet)}: not supported yet in this version (relay and discovery are coming); refusing to start without them rather than ignoring them").ConfigureAwait(false);
                 return ExitCodes.BadInput;
             }
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information));
-            var options = new Libp2pHostOptions { Identity = id, Psk = psk };
-            foreach (var a in listenAddrs)
+            var env = EnvironmentSnapshot();
+            var keyFlag = r.GetValue(key);
+            if (keyFlag is null && r.GetValue(config) is null && !env.ContainsKey(NodeConfigLoader.Env.Key) && !env.ContainsKey(NodeConfigLoader.Env.Config))
             {
-                options.ListenAddresses.Add(a);
+                keyFlag = StatePaths.FindPskFile();
             }
-            await using var host = new Libp2pHost(options, loggerFactory);
+            NodeConfig cfg;
             try
             {
-                await host.StartAsync(ct).ConfigureAwait(false);
+                cfg = NodeConfigLoader.Load(r.GetValue(config), env, new NodeOverrides
+                {
+                    KeyPath = keyFlag,
+                    IdentityPath = r.GetValue(identity),
+                    Listen = r.GetValue(listen),
+                    Announce = r.GetValue(announce),
+                    AllowPrivate = r.GetValue(allowPrivate),
+                    DeniedPorts = r.GetValue(denyPort),
+                    AllowedPeers = r.GetValue(allowPeer),
+                    MaxStreams = r.GetValue(maxStreams),
+                    MaxStreamsPerPeer = r.GetValue(maxStreamsPerPeer),
+                    DialTimeout = r.GetValue(dialTimeout),
+                    LogLevel = r.GetValue(logLevel),
+                    LogFormat = r.GetValue(logFormat),
+                }, ValidateMultiaddr);
             }
-            catch (IOException e)
+            catch (ConfigException e)
             {
                 await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
-                return ExitCodes.Failure;
+                return ExitCodes.BadInput;
             }
-            Console.WriteLine($"Peer ID: {host.LocalPeer}");
-            foreach (var a in host.AdvertisedAddresses())
-            {
-                Console.WriteLine(a.WithPeerId(host.LocalPeer));
-            }
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-            return ExitCodes.Ok;
+            return await RunAsync(cfg, ct).ConfigureAwait(false);
         });
-        yield return node;
-    }
-}
-
-/// <summary>Where Bethrou keeps its files: $BETHROU_STATE_DIR, else $XDG_STATE_HOME/bethrou, else ~/.local/state/bethrou.</summary>
-internal static class StatePaths
-{
-    public static string StateDirectory()
-    {
-        var env = Environment.GetEnvironmentVariable("BETHROU_STATE_DIR");
-        if (!string.IsNullOrEmpty(env))
-        {
-            return env;
-        }
-        var xdg = Environment.GetEnvironmentVariable("XDG_STATE_HOME");
-        var baseDir = !string.IsNullOrEmpty(xdg) ? xdg : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
-        return Path.Combine(baseDir, "bethrou");
+        return node;
     }
 
-    public static string DefaultIdentity() => Path.Combine(StateDirectory(), "node.key");
+    internal static string? ValidateMultiaddr(string text) =>
+        Multiaddress.TryParse(text, out _, out var error) ? null : error;
 
-    /// <summary>The PSK path: the given one, else the Go lookup (network.key, ../network.key, ../../network.key).</summary>
-    public static string FindPskFile(string? given)
+    internal static Dictionary<string, string> EnvironmentSnapshot()
     {
-        if (!string.IsNullOrEmpty(given))
+        var d = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
         {
-            return given;
-        }
-        foreach (var c in new[] { "network.key", Path.Combine("..", "network.key"), Path.Combine("..", "..", "network.key") })
-        {
-            if (File.Exists(c))
+            if (e.Key is string k && k.StartsWith("BETHROU_", StringComparison.Ordinal) && e.Value is string v)
             {
-                return c;
+                d[k] = v;
             }
         }
-        return "network.key";
+        return d;
+    }
+
+    private static async Task<int> RunAsync(NodeConfig cfg, CancellationToken ct)
+    {
+        var errors = new List<string>();
+        PreSharedKey? psk = null;
+        try
+        {
+            psk = PreSharedKey.Load(cfg.KeyPath);
+        }
+        catch (IOException e)
+        {
+            errors.Add(e.Message);
+        }
+        Ed25519PrivateKey? id = null;
+        try
+        {
+            id = IdentityFile.LoadOrCreate(cfg.IdentityPath, out var created);
+            if (created)
+            {
+                await Console.Error.WriteLineAsync($"bethrou: created identity {cfg.IdentityPath}").ConfigureAwait(false);
+            }
+        }
+        catch (KeyFileException e)
+        {
+            errors.Add(e.Message);
+        }
+        if (errors.Count > 0)
+        {
+            foreach (var e in errors)
+            {
+                await Console.Error.WriteLineAsync($"bethrou: {e}").ConfigureAwait(false);
+            }
+            return ExitCodes.BadInput;
+        }
+        using var loggerFactory = Logging.Create(cfg.Log.Level, cfg.Log.Format);
+        var options = new Libp2pHostOptions { Identity = id, Psk = psk };
+        foreach (var a in cfg.Listen)
+        {
+            options.ListenAddresses.Add(Multiaddress.Parse(a));
+        }
+        var host = new Libp2pHost(options, loggerFactory);
+        foreach (var a in cfg.Announce)
+        {
+            host.AnnounceAddresses.Add(Multiaddress.Parse(a));
+        }
+        await using var node = new ExitNode(host, cfg.ToExitOptions(), loggerFactory);
+        try
+        {
+            await host.StartAsync(ct).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        PrintReady(host, cfg.KeyPath);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await Console.Error.WriteLineAsync("bethrou: shutting down").ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+
+    internal static void PrintReady(Libp2pHost host, string keyPath)
+    {
+        Console.WriteLine($"Peer ID: {host.LocalPeer}");
+        var addrs = host.AdvertisedAddresses().Select(a => a.WithPeerId(host.LocalPeer).ToString()).ToList();
+        foreach (var a in addrs)
+        {
+            Console.WriteLine(a);
+        }
+        if (addrs.Count > 0)
+        {
+            Console.WriteLine($"Client: bethrou client --key {keyPath} --node {addrs[0]}");
+        }
+        Console.Out.Flush();
     }
 }

@@ -38,7 +38,8 @@ internal sealed record NodeConfig(
     LogSettings Log,
     string? SourcePath)
 {
-    public const string DefaultIdentityPath = "node.key";
+    /// <summary>node.key in the state directory (see <see cref="StatePaths"/>).</summary>
+    public static string DefaultIdentityPath => StatePaths.DefaultIdentity();
     public const string DefaultListen = "/ip4/0.0.0.0/tcp/4000";
 
     public ExitOptions ToExitOptions() => new()
