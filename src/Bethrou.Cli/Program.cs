@@ -11,6 +11,8 @@ internal static class Program
         root.Add(KeyCommands.CreatePskCommand());
         root.Add(KeyCommands.CreateIdentityCommand());
         root.Add(NodeCommand.Create());
+        root.Add(ClientCommand.Create());
+        root.Add(DemoCommand.Create());
         var parse = root.Parse(args);
         return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = true }).ConfigureAwait(false);
     }

@@ -1,0 +1,131 @@
+using System.IO.Pipelines;
+using Bethrou.Libp2p.Host;
+using Bethrou.Libp2p.Multiformats;
+using Bethrou.Proxy.Protocol;
+using Bethrou.Proxy.Routing;
+using Bethrou.Proxy.Socks5;
+using Bethrou.Proxy.Tunnel;
+using Microsoft.Extensions.Logging;
+
+namespace Bethrou.Proxy.Client;
+
+/// <summary>
+/// Opens SOCKS tunnels through exit nodes: picks an exit by strategy, opens /bethrou/proxy/1.0.0, sends the Go JSON
+/// request and waits for the reply. If the exit fails before replying (dead connection, stream refused, limit), the
+/// next healthy exit is tried before the application gets an answer. Destination errors are not retried.
+/// </summary>
+internal sealed class Libp2pTunnelConnector : ITunnelConnector
+{
+    private readonly Libp2pHost _host;
+    private readonly ExitPool _pool;
+    private readonly TimeSpan _timeout;
+    private readonly int _maxAttempts;
+    private readonly ILogger _logger;
+
+    public Libp2pTunnelConnector(Libp2pHost host, ExitPool pool, TimeSpan timeout, ILogger logger, int maxAttempts = 3)
+    {
+        _host = host;
+        _pool = pool;
+        _timeout = timeout;
+        _logger = logger;
+        _maxAttempts = maxAttempts;
+    }
+
+    public async ValueTask<TunnelConnectResult> ConnectAsync(Socks5Destination destination, CancellationToken cancellationToken)
+    {
+        var tried = new List<PeerId>();
+        string? lastFailure = null;
+        for (var attempt = 0; attempt < _maxAttempts; attempt++)
+        {
+            var exit = _pool.Pick(tried);
+            if (exit is null)
+            {
+                break;
+            }
+            tried.Add(exit.Id);
+            var outcome = await TryExitAsync(exit, destination, cancellationToken).ConfigureAwait(false);
+            if (outcome.Result is { } result)
+            {
+                return result;
+            }
+            lastFailure = $"exit {exit.Id}: {outcome.ExitFailure}";
+            RoutingLog.Failover(_logger, exit.Id, outcome.ExitFailure!);
+            if (outcome.MarkUnhealthy)
+            {
+                _pool.ReportFailure(exit, outcome.ExitFailure!);
+            }
+        }
+        if (lastFailure is null)
+        {
+            RoutingLog.NoExit(_logger);
+            return TunnelConnectResult.Failure(Socks5ReplyCode.NetworkUnreachable, "no healthy exit node is available");
+        }
+        return TunnelConnectResult.Failure(Socks5ReplyCode.GeneralFailure, lastFailure);
+    }
+
+    private readonly record struct Attempt(TunnelConnectResult? Result, string? ExitFailure, bool MarkUnhealthy);
+
+    private async ValueTask<Attempt> TryExitAsync(ExitState exit, Socks5Destination destination, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        // The exit's own dial is bounded by connect_timeout_ms; allow a little more for the round trip.
+        cts.CancelAfter(_timeout + TimeSpan.FromSeconds(2));
+        StreamContext? stream = null;
+        try
+        {
+            stream = await _host.NewStreamAsync(exit.Id, ProtocolIds.Proxy, cts.Token).ConfigureAwait(false);
+            var request = new ProxyRequest(destination.ToHostPort(), (long)Math.Max(1, _timeout.TotalMilliseconds));
+            await ProxyStreamProtocol.WriteRequestAsync(stream.Output, request, cts.Token).ConfigureAwait(false);
+            var response = await ProxyStreamProtocol.ReadResponseAsync(stream.Input, cts.Token).ConfigureAwait(false);
+            if (response.IsOk)
+            {
+                exit.StreamOpened();
+                var tunnel = new ExitTunnel(stream, exit);
+                stream = null;
+                return new Attempt(TunnelConnectResult.Success(tunnel, tunnel), null, false);
+            }
+            var code = response.ErrorCode;
+            if (code == ProxyErrorCode.Limit)
+            {
+                return new Attempt(null, response.Message ?? "exit is at its stream limit", MarkUnhealthy: false);
+            }
+            var reply = (Socks5ReplyCode)code.ToSocksReply();
+            return new Attempt(TunnelConnectResult.Failure(reply, response.Message ?? "exit node refused the request"), null, false);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return new Attempt(null, $"no answer within {(_timeout + TimeSpan.FromSeconds(2)).TotalSeconds:0.#} s", MarkUnhealthy: true);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or InvalidDataException or ObjectDisposedException or InvalidOperationException)
+        {
+            return new Attempt(null, e.Message, MarkUnhealthy: true);
+        }
+        finally
+        {
+            if (stream is not null)
+            {
+                stream.Reset();
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The tunnel handed to the SOCKS pump; disposing it releases the stream and the exit's load count.</summary>
+    private sealed class ExitTunnel(StreamContext stream, ExitState exit) : IDuplexPipe, IAsyncDisposable
+    {
+        private int _disposed;
+
+        public PipeReader Input => stream.Input;
+
+        public PipeWriter Output => stream.Output;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                exit.StreamClosed();
+                await stream.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

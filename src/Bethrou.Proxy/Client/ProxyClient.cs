@@ -1,0 +1,106 @@
+using System.Net;
+using Bethrou.Libp2p.Crypto;
+using Bethrou.Libp2p.Host;
+using Bethrou.Libp2p.Multiformats;
+using Bethrou.Libp2p.Pnet;
+using Bethrou.Proxy.Config;
+using Bethrou.Proxy.Routing;
+using Bethrou.Proxy.Socks5;
+using Microsoft.Extensions.Logging;
+
+namespace Bethrou.Proxy.Client;
+
+/// <summary>The client: a libp2p host that only dials, an exit pool, and the SOCKS5 server in front.</summary>
+internal sealed class ProxyClient : IAsyncDisposable
+{
+    private ProxyClient(Libp2pHost host, ExitPool pool, Socks5Server socks)
+    {
+        Host = host;
+        Pool = pool;
+        Socks = socks;
+    }
+
+    public Libp2pHost Host { get; }
+
+    public ExitPool Pool { get; }
+
+    public Socks5Server Socks { get; }
+
+    public IPEndPoint SocksEndPoint => Socks.LocalEndPoint;
+
+    /// <summary>Starts everything; exits are dialled concurrently in the background (one dead exit never blocks).</summary>
+    /// <exception cref="Socks5ListenException">The SOCKS address cannot be bound or is refused by policy.</exception>
+    public static async Task<ProxyClient> StartAsync(ClientConfig config, PreSharedKey psk, Ed25519PrivateKey identity,
+        ILoggerFactory loggerFactory, TimeProvider? time = null)
+    {
+        time ??= TimeProvider.System;
+        var hostOptions = new Libp2pHostOptions { Identity = identity, Psk = psk, DialTimeout = config.Routing.Timeout };
+        var host = new Libp2pHost(hostOptions, loggerFactory, time);
+        await host.StartAsync().ConfigureAwait(false);
+        var pool = new ExitPool(host, new ExitPoolOptions
+        {
+            HealthInterval = config.Routing.Health,
+            Timeout = config.Routing.Timeout,
+            Strategy = config.Routing.Strategy,
+        }, loggerFactory.CreateLogger("Bethrou.Client.Exits"), time);
+        foreach (var n in config.Nodes)
+        {
+            var addrs = n.Addrs.Select(Multiaddress.Parse).ToList();
+            if (n.Relay is not null)
+            {
+                addrs.Add(Multiaddress.Parse(n.Relay).Encapsulate("/p2p-circuit"));
+            }
+            pool.AddOrUpdate(n.Id, addrs, ExitSource.Static);
+        }
+        pool.Start();
+        var connector = new Libp2pTunnelConnector(host, pool, config.Routing.Timeout, loggerFactory.CreateLogger("Bethrou.Client.Tunnels"));
+        var socksOptions = new Socks5ServerOptions
+        {
+            Listen = ResolveListen(config.Server.Listen),
+            Username = config.Server.Auth ? config.Server.User : null,
+            Password = config.Server.Auth ? config.Server.Pass : null,
+            AllowInsecureBind = config.Server.AllowInsecureBind,
+            ConnectTimeout = config.Routing.Timeout * 3 + TimeSpan.FromSeconds(5),
+        };
+        var socks = new Socks5Server(socksOptions, connector, loggerFactory.CreateLogger<Socks5Server>(), time);
+        try
+        {
+            socks.Start();
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return new ProxyClient(host, pool, socks);
+    }
+
+    private static IPEndPoint ResolveListen(ListenAddress listen)
+    {
+        if (IPAddress.TryParse(listen.Host, out var ip))
+        {
+            return new IPEndPoint(ip, listen.Port);
+        }
+        if (string.Equals(listen.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return new IPEndPoint(IPAddress.Loopback, listen.Port);
+        }
+        var resolved = Dns.GetHostAddresses(listen.Host);
+        return new IPEndPoint(resolved[0], listen.Port);
+    }
+
+    /// <summary>Stops accepting, lets open tunnels finish for up to <paramref name="drain"/>, then closes everything.</summary>
+    public async Task StopAsync(TimeSpan drain)
+    {
+        await Socks.StopAsync(drain).ConfigureAwait(false);
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Socks.DisposeAsync().ConfigureAwait(false);
+        await Pool.DisposeAsync().ConfigureAwait(false);
+        await Host.DisposeAsync().ConfigureAwait(false);
+    }
+}
