@@ -21,6 +21,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { ECHO_PROTOCOL, echoOnce, round, serveEcho } from './lib/echo.mjs'
 import { GO_PING_PROTOCOL, PROXY_PROTOCOL, goProxyClient, serveGoPing, serveGoProxy } from './lib/goproxy.mjs'
+import { pingConnection } from './lib/ping.mjs'
 import { describeError } from './lib/streams.mjs'
 
 // stdout carries protocol lines only
@@ -209,17 +210,16 @@ async function main () {
     },
     async ping (cmd) {
       const count = Number(cmd.count ?? 1)
-      const rtts = []
-      const wallMs = []
       const signal = signalFor(cmd, 10_000 + count * 1_000)
       const conn = await connectionFor(cmd, signal)
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now()
-        const rtt = await node.services.ping.ping(conn.remotePeer, { signal })
-        wallMs.push(round(performance.now() - t0))
-        rtts.push(rtt)
+      if (cmd.service === true) {
+        // js's own ping service (it chooses the connection itself); RTTs are whole milliseconds
+        const rtts = []
+        for (let i = 0; i < count; i++) rtts.push(await node.services.ping.ping(conn.remotePeer, { signal }))
+        return { peerId: conn.remotePeer.toString(), rtts }
       }
-      return { peerId: conn.remotePeer.toString(), rtts, wallMs }
+      const rtts = await pingConnection(conn, { count, sameStream: cmd.sameStream === true, signal })
+      return { peerId: conn.remotePeer.toString(), connection: conn.id, limited: conn.limits != null, rtts: rtts.map(round) }
     },
     async identify (cmd) {
       const signal = signalFor(cmd, 15_000)

@@ -121,6 +121,16 @@ export class StreamReader {
     }
   }
 
+  /** Reads exactly n bytes. */
+  async readExactly (n, signal) {
+    while (this.#buffered < n) {
+      if (!await this.#waitMore(signal)) {
+        throw new Error(`stream ended after ${this.#buffered} of ${n} bytes`)
+      }
+    }
+    return this.#take(n)
+  }
+
   /** Reads everything until the remote half-closes. */
   async readToEnd (signal) {
     while (await this.#waitMore(signal)) { /* accumulate */ }

@@ -293,12 +293,19 @@ public sealed class JsPeer : IAsyncDisposable
             : new JsDialResult(false, null, null, false, Str(reply, "error"), Str(reply, "errorName"), elapsed);
     }
 
-    /// <summary>Runs js's /ipfs/ping/1.0.0 client <paramref name="count"/> times.</summary>
-    public async Task<JsPingResult> PingAsync(string target, int count = 1, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Pings over js's connection to the target: /ipfs/ping/1.0.0, 32 random bytes echoed, <paramref name="count"/> times.
+    /// By default one stream per ping (as js does); <paramref name="sameStream"/> pings back-to-back on one stream (as go does);
+    /// <paramref name="useJsService"/> uses js's own ping service instead (which picks the connection itself).
+    /// </summary>
+    public async Task<JsPingResult> PingAsync(string target, int count = 1, bool sameStream = false, bool useJsService = false, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var t = timeout ?? TimeSpan.FromSeconds(10 + count);
-        var reply = await SendOkAsync(Command("ping", target, ("count", count), ("timeoutMs", Ms(t))), t + TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
-        return new JsPingResult(Str(reply, "peerId") ?? "", DoubleArray(reply, "rtts"), DoubleArray(reply, "wallMs"));
+        var reply = await SendOkAsync(
+            Command("ping", target, ("count", count), ("sameStream", sameStream), ("service", useJsService), ("timeoutMs", Ms(t))),
+            t + TimeSpan.FromSeconds(5),
+            cancellationToken).ConfigureAwait(false);
+        return new JsPingResult(Str(reply, "peerId") ?? "", DoubleArray(reply, "rtts"), Bool(reply, "limited"));
     }
 
     /// <summary>What js learned from identify on its connection to the target (waits for the automatic identify).</summary>

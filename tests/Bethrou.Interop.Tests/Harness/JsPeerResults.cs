@@ -36,7 +36,8 @@ public sealed class JsPeerCommandException : JsPeerException
 
 public sealed record JsDialResult(bool Ok, string? PeerId, string? RemoteAddr, bool Limited, string? Error, string? ErrorName, TimeSpan Elapsed);
 
-public sealed record JsPingResult(string PeerId, IReadOnlyList<double> Rtts, IReadOnlyList<double> WallMs);
+/// <summary>RTTs in ms (high resolution unless js's own ping service was used, which reports whole ms).</summary>
+public sealed record JsPingResult(string PeerId, IReadOnlyList<double> Rtts, bool Limited);
 
 public sealed record JsIdentifyResult(
     string PeerId,
