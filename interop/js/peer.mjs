@@ -5,6 +5,7 @@
 // See README.md for options, commands and events.
 import './polyfill.mjs'
 
+import { setMaxListeners } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
@@ -22,6 +23,7 @@ import { createLibp2p } from 'libp2p'
 import { ECHO_PROTOCOL, echoOnce, round, serveEcho } from './lib/echo.mjs'
 import { GO_PING_PROTOCOL, PROXY_PROTOCOL, goProxyClient, serveGoPing, serveGoProxy } from './lib/goproxy.mjs'
 import { pingConnection } from './lib/ping.mjs'
+import { chunkedPreSharedKey } from './lib/pnet.mjs'
 import { describeError } from './lib/streams.mjs'
 
 // stdout carries protocol lines only
@@ -49,6 +51,7 @@ const { values: opts } = parseArgs({
     'go-bethrou-exit': { type: 'boolean', default: false },
     'go-exit-keep-early-data': { type: 'boolean', default: false },
     'no-connection-monitor': { type: 'boolean', default: false },
+    'no-pnet-chunking': { type: 'boolean', default: false },
     'dial-timeout': { type: 'string', default: '10000' }
   },
   strict: true
@@ -69,7 +72,7 @@ async function main () {
   let connectionProtector
   if (opts.psk != null && opts.psk !== '') {
     const psk = readFileSync(opts.psk)
-    connectionProtector = preSharedKey({ psk })
+    connectionProtector = opts['no-pnet-chunking'] ? preSharedKey({ psk }) : chunkedPreSharedKey({ psk })
   }
 
   const transports = [tcp()]
@@ -156,7 +159,11 @@ async function main () {
     await waitFor(() => node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), 30_000, 'relay reservation')
   }
 
-  const signalFor = (cmd, fallback) => AbortSignal.timeout(Number(cmd.timeoutMs ?? fallback))
+  const signalFor = (cmd, fallback) => {
+    const signal = AbortSignal.timeout(Number(cmd.timeoutMs ?? fallback))
+    setMaxListeners(Infinity, signal) // one signal serves many streams
+    return signal
+  }
 
   function target (cmd) {
     if (cmd.addr != null) return multiaddr(cmd.addr)

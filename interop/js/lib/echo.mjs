@@ -114,6 +114,7 @@ export async function echoOnce (connection, { protocol, bytes, index, seed, sign
     const onEnd = () => finish()
     const onClose = (evt) => {
       if (evt.error != null) finish(evt.error)
+      else if (!stream.readableEnded) finish(new Error(`stream closed without the remote's FIN after ${received} of ${bytes} bytes (connection closed?)`))
       else finish()
     }
     const onAbort = () => {
