@@ -116,7 +116,7 @@ public sealed class JsHarnessTests : IDisposable
         await using var _c = c;
 
         // js never says "wrong key": it fails on garbage (ECONNRESET, bad multistream) or at the dial timeout
-        var dial = await a.TryDialAsync(c.Addr, timeout: TimeSpan.FromSeconds(5));
+        var dial = await a.TryDialAsync(c.Addr, timeout: TimeSpan.FromSeconds(3));
         _output.WriteLine($"dial with a different PSK failed: {dial.Error} after {dial.Elapsed.TotalMilliseconds:F0} ms");
         Assert.False(dial.Ok);
         Assert.False(string.IsNullOrWhiteSpace(dial.Error));
@@ -157,5 +157,37 @@ public sealed class JsHarnessTests : IDisposable
         Assert.Equal("error", refused.Status);
         Assert.Equal($"dial tcp 127.0.0.1:{closedPort}: connect: connection refused", refused.Message);
         Assert.Empty(refused.Response);
+    }
+
+    [Fact]
+    public async Task RelayServer_CarriesLimitedConnectionWithPingAndEcho()
+    {
+        var psk = JsInterop.WritePskFile(_tempDir, RandomNumberGenerator.GetBytes(32));
+        var relay = await JsPeer.StartAsync(new JsPeerOptions { Name = "relay", PskFile = psk, RelayServer = true });
+        await using var _relay = relay;
+        var target = await JsPeer.StartAsync(new JsPeerOptions
+        {
+            Name = "target",
+            PskFile = psk,
+            RelayClient = true,
+            ExtraListenAddrs = [relay.Addr + "/p2p-circuit"],
+        });
+        await using var _target = target;
+        var dialer = await JsPeer.StartAsync(new JsPeerOptions { Name = "dialer", PskFile = psk, RelayClient = true });
+        await using var _dialer = dialer;
+
+        var circuit = Assert.Single(target.Addrs, a => a.Contains("/p2p-circuit/", StringComparison.Ordinal));
+        Assert.Equal($"{relay.Addr}/p2p-circuit/p2p/{target.PeerId}", circuit);
+
+        var dial = await dialer.DialAsync(circuit);
+        Assert.Equal(target.PeerId, dial.PeerId);
+        Assert.True(dial.Limited);
+
+        // ping and echo over the relayed (limited) connection itself, addressed by its circuit address
+        var ping = await dialer.PingAsync(circuit, count: 2);
+        Assert.True(ping.Limited);
+        Assert.Equal(2, ping.Rtts.Count);
+        var echo = await dialer.EchoAsync(circuit, 64 * 1024, streams: 2);
+        Assert.True(echo.Ok, echo.Error);
     }
 }
