@@ -200,9 +200,15 @@ async function main () {
     const known = identified.get(conn.id)
     if (known) return Promise.resolve(known)
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no identify result for connection ${conn.id} within ${timeoutMs} ms`)), timeoutMs)
       const list = identifyWaiters.get(conn.id) ?? []
-      list.push((r) => { clearTimeout(timer); resolve(r) })
+      const waiter = (r) => { clearTimeout(timer); resolve(r) }
+      const timer = setTimeout(() => {
+        const remaining = (identifyWaiters.get(conn.id) ?? []).filter(w => w !== waiter)
+        if (remaining.length > 0) identifyWaiters.set(conn.id, remaining)
+        else identifyWaiters.delete(conn.id)
+        reject(new Error(`no identify result for connection ${conn.id} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      list.push(waiter)
       identifyWaiters.set(conn.id, list)
     })
   }

@@ -55,7 +55,7 @@ public sealed class JsHarnessTests : IDisposable
         var dial = await a.DialAsync(b.Addr);
         Assert.Equal(b.PeerId, dial.PeerId);
         Assert.False(dial.Limited);
-        await b.WaitForEventAsync("connection", e => JsPeer.Str(e, "peer") == a.PeerId && JsPeer.Str(e, "direction") == "inbound", s_eventTimeout);
+        await b.WaitForConnectionAsync(a.PeerId, s_eventTimeout, direction: "inbound");
 
         var connections = await a.ConnectionsAsync(b.PeerId);
         var conn = Assert.Single(connections);

@@ -267,6 +267,10 @@ public sealed class JsPeer : IAsyncDisposable
         return WaitForEventAsync(e => Str(e, "event") == eventName && ++seen >= count, timeout, cancellationToken);
     }
 
+    /// <summary>Waits for js to report a connection with the given peer (either direction unless given).</summary>
+    public Task<JsonElement> WaitForConnectionAsync(string peerId, TimeSpan timeout, string? direction = null, CancellationToken cancellationToken = default) =>
+        WaitForEventAsync("connection", e => Str(e, "peer") == peerId && (direction is null || Str(e, "direction") == direction), timeout, cancellationToken);
+
     // ---- typed helpers. A target is a multiaddr (starts with '/') or a peer id (uses an open connection or the peer store).
 
     /// <summary>Dials; throws <see cref="JsPeerCommandException"/> with js's error text on failure.</summary>
