@@ -62,7 +62,8 @@ public sealed class PreSharedKey
         }
 
         var rest = file;
-        if (!TryTakeLine(ref rest, out var line1) || !line1.SequenceEqual("/key/swarm/psk/1.0.0/"u8))
+        TryTakeLine(ref rest, out var line1);
+        if (!line1.SequenceEqual("/key/swarm/psk/1.0.0/"u8))
         {
             if (file.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
             {
