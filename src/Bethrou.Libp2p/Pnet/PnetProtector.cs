@@ -164,6 +164,12 @@ internal sealed class PnetConnection : IDuplexPipe
     /// <summary>Completes when both loops have ended (they never fault: their errors go into the pipes).</summary>
     public Task Completion => Task.WhenAll(_receiveLoop, _sendLoop);
 
+    /// <summary>The transport → application loop.</summary>
+    public Task ReceiveLoop => _receiveLoop;
+
+    /// <summary>The application → transport loop.</summary>
+    public Task SendLoop => _sendLoop;
+
     public void Start()
     {
         _receiveLoop = ReceiveLoopAsync();

@@ -187,7 +187,7 @@ public class PnetProtectorTests
         var gone = new IOException("socket closed");
         await remote.Input.CompleteAsync(gone);
         await WriteAsync(connection.Output, [1, 2, 3]);
-        await connection.Completion.WaitAsync(Guard).ContinueWith(_ => { }); // the send loop ends
+        await connection.SendLoop.WaitAsync(Guard); // the send loop ends (it never faults)
         var e = await Assert.ThrowsAnyAsync<IOException>(async () => await WriteAsync(connection.Output, [4]));
         Assert.Same(gone, e);
     }
@@ -201,6 +201,7 @@ public class PnetProtectorTests
         await connection.Input.CompleteAsync();
         // The next bytes from the remote wake the receive loop, which then completes the transport input.
         await WriteAsync(remote.Output, [9, 9, 9]);
+        await connection.ReceiveLoop.WaitAsync(Guard);
         FlushResult flush;
         do
         {
