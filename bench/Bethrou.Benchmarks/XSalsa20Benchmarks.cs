@@ -7,6 +7,7 @@ namespace Bethrou.Benchmarks;
 /// <summary>XSalsa20 keystream XOR: libsodium (P/Invoke into NSec's native library) against the managed SIMD code.
 /// Run: dotnet run -c Release --project bench/Bethrou.Benchmarks -- --filter '*XSalsa20Benchmarks*'</summary>
 [MemoryDiagnoser]
+[MinColumn]
 public class XSalsa20Benchmarks
 {
     private byte[] _buffer = [];

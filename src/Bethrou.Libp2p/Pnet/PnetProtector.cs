@@ -119,7 +119,8 @@ internal sealed record PnetConnectionOptions(
     long PauseWriterThreshold = 1024 * 1024,
     long ResumeWriterThreshold = 512 * 1024,
     int MinimumSegmentSize = 16 * 1024,
-    int MaxChunk = 256 * 1024)
+    int MaxChunk = 256 * 1024,
+    XSalsa20Implementation? Implementation = null)
 {
     public static PnetConnectionOptions Default { get; } = new();
 
@@ -151,8 +152,9 @@ internal sealed class PnetConnection : IDuplexPipe
         _inner = inner;
         _inbound = new Pipe(options.ToPipeOptions());
         _outbound = new Pipe(options.ToPipeOptions());
-        _encrypt = new XSalsa20Stream(key, localNonce);
-        _decrypt = new XSalsa20Stream(key, remoteNonce);
+        var implementation = options.Implementation ?? XSalsa20Stream.DefaultImplementation;
+        _encrypt = new XSalsa20Stream(key, localNonce, implementation);
+        _decrypt = new XSalsa20Stream(key, remoteNonce, implementation);
         _maxChunk = options.MaxChunk;
         _logger = logger;
     }
