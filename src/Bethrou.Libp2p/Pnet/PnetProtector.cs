@@ -118,7 +118,7 @@ public static class PnetProtector
 internal sealed record PnetConnectionOptions(
     long PauseWriterThreshold = 1024 * 1024,
     long ResumeWriterThreshold = 512 * 1024,
-    int MinimumSegmentSize = 16 * 1024,
+    int MinimumSegmentSize = 64 * 1024, // 16 KiB segments with a 1 MiB window overflow ArrayPool.Shared (allocations)
     int MaxChunk = 256 * 1024,
     XSalsa20Implementation? Implementation = null)
 {
