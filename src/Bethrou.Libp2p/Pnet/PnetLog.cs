@@ -1,0 +1,19 @@
+using Microsoft.Extensions.Logging;
+
+namespace Bethrou.Libp2p.Pnet;
+
+/// <summary>Pnet log events (EventId 1000-1099). Never logs key material or nonces.</summary>
+internal static partial class PnetLog
+{
+    [LoggerMessage(1000, LogLevel.Debug, "pnet: nonces exchanged, connection protected (key fingerprint {Fingerprint})", EventName = "PnetProtected")]
+    public static partial void Protected(ILogger logger, string fingerprint);
+
+    [LoggerMessage(1001, LogLevel.Debug, "pnet: nonce exchange failed", EventName = "PnetNonceExchangeFailed")]
+    public static partial void NonceExchangeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1002, LogLevel.Debug, "pnet: receive loop ended after {Bytes} bytes", EventName = "PnetReceiveLoopEnded")]
+    public static partial void ReceiveLoopEnded(ILogger logger, ulong bytes, Exception? exception);
+
+    [LoggerMessage(1003, LogLevel.Debug, "pnet: send loop ended after {Bytes} bytes", EventName = "PnetSendLoopEnded")]
+    public static partial void SendLoopEnded(ILogger logger, ulong bytes, Exception? exception);
+}
