@@ -95,6 +95,13 @@ internal static class YamuxTest
 {
     public static CancellationToken Timeout(int seconds = 60) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
 
+    public static Task WhenClosed(YamuxSession session, CancellationToken ct)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        session.Closed.Register(() => done.TrySetResult());
+        return done.Task.WaitAsync(ct);
+    }
+
     public static YamuxOptions NoKeepAlive(Action<YamuxOptions>? configure = null)
     {
         var options = new YamuxOptions { EnableKeepAlive = false };
