@@ -86,19 +86,21 @@ public sealed class YamuxSession : IAsyncDisposable
         _quantum = Math.Max(Options.MaxDataFrameSize, YamuxOptions.SpecInitialWindow);
         // Inbound: the receive window bounds what is buffered, so the read loop never waits on a stream.
         _inboundOptions = new PipeOptions(
+            pool: YamuxBlockPool.Instance,
             readerScheduler: PipeScheduler.ThreadPool,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: 0,
             resumeWriterThreshold: 0,
-            minimumSegmentSize: 16 * 1024,
+            minimumSegmentSize: YamuxBlockPool.DefaultBlockSize,
             useSynchronizationContext: false);
         // Outbound: the application may run ahead of the send window by StreamSendBufferSize bytes.
         _outboundOptions = new PipeOptions(
+            pool: YamuxBlockPool.Instance,
             readerScheduler: PipeScheduler.Inline,
             writerScheduler: PipeScheduler.ThreadPool,
             pauseWriterThreshold: Options.StreamSendBufferSize,
             resumeWriterThreshold: Options.StreamSendBufferSize / 2,
-            minimumSegmentSize: 16 * 1024,
+            minimumSegmentSize: YamuxBlockPool.DefaultBlockSize,
             useSynchronizationContext: false);
     }
 
