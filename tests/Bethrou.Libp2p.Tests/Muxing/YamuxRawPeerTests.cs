@@ -445,4 +445,87 @@ public class YamuxRawPeerTests
         Assert.Equal(SessionCloseReason.KeepAliveTimeout, session.CloseReason);
         await session.DisposeAsync();
     }
+
+    [Fact]
+    public async Task PingFloodFromAPeerThatDoesNotReadIsBounded()
+    {
+        var ct = YamuxTest.Timeout();
+        // The session's output blocks after ~1 KiB because the raw peer does not read yet.
+        var small = new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 1024, resumeWriterThreshold: 512);
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true, sessionToPeer: small);
+        await using var _ = session;
+        for (uint i = 0; i < 3000; i++)
+        {
+            await peer.WriteAsync(YamuxFrameType.Ping, YamuxFlags.Syn, 0, i);
+        }
+        // A stream open behind the flood: once it is accepted, the read loop has been through every ping.
+        await peer.WriteAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 2, 0);
+        await session.AcceptStreamAsync(ct);
+        // Now read: the pongs that were kept arrive before the answer to this ping.
+        var pongs = (await peer.SyncAsync(999_999, ct)).Count(f => f.Header.Type == YamuxFrameType.Ping);
+        Assert.Null(session.CloseReason);
+        Assert.InRange(pongs, 1024, 2000);
+        Assert.DoesNotContain(await peer.SyncAsync(123_456, ct), f => f.Header.Type == YamuxFrameType.Ping);
+    }
+
+    [Fact]
+    public async Task DataForAReadClosedStreamIsDroppedWithoutGrantingWindow()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: false);
+        await using var _ = session;
+        await peer.WriteAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0);
+        var stream = (await session.AcceptStreamAsync(ct))!;
+        await stream.Input.CompleteAsync();
+        await peer.WriteAsync(YamuxFrameType.Data, YamuxFlags.None, 1, 200_000, new byte[200_000]);
+        var frames = await peer.SyncAsync(1, ct);
+        Assert.DoesNotContain(frames, f => f.Header.Type == YamuxFrameType.WindowUpdate && f.Header.Length > 0);
+        // The window still counts: 62,145 more bytes overrun it.
+        await peer.WriteAsync(YamuxFrameType.Data, YamuxFlags.None, 1, 62_145, new byte[62_145]);
+        await peer.ReadUntilAsync(h => h.Type == YamuxFrameType.GoAway, ct);
+        Assert.Equal("yamux: stream 1 exceeded its receive window (62145 > 62144)", session.CloseException!.Message);
+    }
+
+    [Fact]
+    public async Task GoStyleRstWithErrorCodeResetsTheStream()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        await using var _ = session;
+        var stream = await session.OpenStreamAsync(ct);
+        await peer.ReadFrameAsync(ct);
+        await peer.WriteAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0x1234);
+        var error = await Assert.ThrowsAsync<StreamResetException>(async () => await stream.Input.ReadAsync(ct));
+        Assert.Equal(StreamResetKind.Remote, error.Kind);
+        await Assert.ThrowsAsync<StreamResetException>(async () => await stream.Output.WriteAsync(new byte[10], ct));
+        Assert.Empty(await peer.SyncAsync(2, ct));
+    }
+
+    [Fact]
+    public async Task CompletingOutputWithAnErrorResets()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        await using var _ = session;
+        var stream = await session.OpenStreamAsync(ct);
+        await peer.ReadFrameAsync(ct);
+        await stream.Output.CompleteAsync(new InvalidOperationException("app failed"));
+        var rst = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, 1, 0), rst!.Value.Header);
+        await Assert.ThrowsAsync<StreamResetException>(async () => await stream.Input.ReadAsync(ct));
+    }
+
+    [Fact]
+    public async Task DataAfterRemoteFinIsIgnored()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: false);
+        await using var _ = session;
+        await peer.WriteAsync(YamuxFrameType.Data, YamuxFlags.Syn, 1, 2, "ok"u8.ToArray());
+        await peer.WriteAsync(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 1, 0);
+        await peer.WriteAsync(YamuxFrameType.Data, YamuxFlags.None, 1, 4, "late"u8.ToArray());
+        var stream = (await session.AcceptStreamAsync(ct))!;
+        Assert.Equal("ok", Encoding.ASCII.GetString(await YamuxTest.ReadAllAsync(stream.Input, ct)));
+        Assert.Null(session.CloseReason);
+    }
 }

@@ -1,9 +1,10 @@
 using System.Text;
+using Xunit.Abstractions;
 using Bethrou.Libp2p.Muxing.Yamux;
 
 namespace Bethrou.Libp2p.Tests.Muxing;
 
-public class YamuxSessionTests
+public class YamuxSessionTests(ITestOutputHelper output)
 {
     [Fact]
     public async Task OpenAcceptEcho()
@@ -303,6 +304,7 @@ public class YamuxSessionTests
 
         var after = GC.GetTotalMemory(forceFullCollection: true);
         var growth = after - before;
+        output.WriteLine($"1000 idle streams (both ends, 2000 stream objects): managed heap +{growth / 1024.0 / 1024.0:F2} MiB ({growth / 2000} bytes per stream end)");
         Assert.True(growth < 50L * 1024 * 1024, $"1000 idle streams on both ends grew the heap by {growth} bytes");
 
         // The 1001st inbound stream is refused (MaxInboundStreams 1000) with RST.

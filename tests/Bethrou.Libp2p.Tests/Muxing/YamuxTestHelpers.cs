@@ -120,9 +120,9 @@ internal static class YamuxTest
     }
 
     /// <summary>A session under test plus a raw peer on the other end of the pipe.</summary>
-    public static (YamuxSession Session, RawYamuxPeer Peer) WithRawPeer(bool sessionIsClient, YamuxOptions? options = null, TimeProvider? time = null)
+    public static (YamuxSession Session, RawYamuxPeer Peer) WithRawPeer(bool sessionIsClient, YamuxOptions? options = null, TimeProvider? time = null, PipeOptions? sessionToPeer = null)
     {
-        var (a, b) = DuplexPipe.CreatePair();
+        var (a, b) = DuplexPipe.CreatePair(sessionToPeer);
         var session = new YamuxSession(a, sessionIsClient, options ?? NoKeepAlive(), NullLogger.Instance, time ?? TimeProvider.System);
         session.Start();
         return (session, new RawYamuxPeer(b));

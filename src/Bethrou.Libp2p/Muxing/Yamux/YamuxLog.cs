@@ -43,4 +43,7 @@ internal static partial class YamuxLog
 
     [LoggerMessage(1312, LogLevel.Debug, "yamux: transport ended inside a frame ({Remaining} bytes missing)")]
     public static partial void TruncatedFrame(ILogger logger, long remaining);
+
+    [LoggerMessage(1313, LogLevel.Debug, "yamux: reply queue full, dropping {Type} {Flags} for stream {StreamId}")]
+    public static partial void ReplyDropped(ILogger logger, YamuxFrameType type, YamuxFlags flags, uint streamId);
 }

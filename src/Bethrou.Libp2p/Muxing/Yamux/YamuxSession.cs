@@ -14,6 +14,7 @@ public sealed class YamuxSession : IAsyncDisposable
     public const string ProtocolId = "/yamux/1.0.0";
 
     private const int NotClosed = -1;
+    private const int MaxPendingReplies = 1024;
 
     private readonly IDuplexPipe _transport;
     private readonly bool _isClient;
@@ -347,6 +348,23 @@ public sealed class YamuxSession : IAsyncDisposable
         _signal.Set();
     }
 
+    /// <summary>Queues a frame sent in reaction to the peer (pong, refusal RST). A peer that floods them while not
+    /// reading our output could grow the queue without bound, so past <see cref="MaxPendingReplies"/> they are
+    /// dropped.</summary>
+    private void EnqueueReply(in YamuxHeader header)
+    {
+        lock (_controlLock)
+        {
+            if (_control.Count >= MaxPendingReplies)
+            {
+                YamuxLog.ReplyDropped(_logger, header.Type, header.Flags, header.StreamId);
+                return;
+            }
+            _control.Enqueue(header);
+        }
+        _signal.Set();
+    }
+
     // ====================================================================== read loop
 
     private async Task ReadLoopAsync()
@@ -511,7 +529,11 @@ public sealed class YamuxSession : IAsyncDisposable
 
         if (!isData)
         {
-            stream.AddSendWindow(header.Length);
+            // go-yamux v5 puts an error code in the length of an RST WindowUpdate: not a window delta.
+            if ((header.Flags & YamuxFlags.Rst) == 0)
+            {
+                stream.AddSendWindow(header.Length);
+            }
         }
         else if (header.Length > 0)
         {
@@ -617,7 +639,7 @@ public sealed class YamuxSession : IAsyncDisposable
         if (refused is not null)
         {
             YamuxLog.InboundStreamRefused(_logger, id, refused);
-            EnqueueControl(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, id, 0));
+            EnqueueReply(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, id, 0));
             return true;
         }
         if (!_accept.Writer.TryWrite(stream!))
@@ -633,7 +655,7 @@ public sealed class YamuxSession : IAsyncDisposable
         if ((header.Flags & YamuxFlags.Syn) != 0)
         {
             // Echo the opaque value. Only ever in answer to a SYN: js kills the session on unsolicited ACKs.
-            EnqueueControl(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, header.Length));
+            EnqueueReply(new YamuxHeader(YamuxFrameType.Ping, YamuxFlags.Ack, 0, header.Length));
             return;
         }
         if ((header.Flags & YamuxFlags.Ack) == 0)
@@ -909,7 +931,8 @@ public sealed class YamuxSession : IAsyncDisposable
         {
             // A peer that stopped reading must not hold CloseAsync forever (go: ConnectionWriteTimeout, 10 s).
             using var timeout = new CancellationTokenSource();
-            var delay = Task.Delay(Options.PingTimeout, Time, timeout.Token);
+            var limit = Options.PingTimeout > TimeSpan.Zero ? Options.PingTimeout : TimeSpan.FromSeconds(10);
+            var delay = Task.Delay(limit, Time, timeout.Token);
             var first = await Task.WhenAny(_writeLoop, delay).ConfigureAwait(false);
             if (first != _writeLoop)
             {
