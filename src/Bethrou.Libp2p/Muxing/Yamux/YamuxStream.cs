@@ -1,0 +1,582 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace Bethrou.Libp2p.Muxing.Yamux;
+
+/// <summary>One yamux stream. <see cref="Output"/>.CompleteAsync() half-closes (a WindowUpdate|FIN frame of its own);
+/// <see cref="Input"/> reports the peer's FIN as IsCompleted after all data. A reset (ours, the peer's, or the session
+/// ending before the peer's FIN) makes reads and writes throw <see cref="StreamResetException"/>.</summary>
+public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
+{
+    // _state bits
+    private const int LocalFin = 1;     // our FIN was written to the transport
+    private const int RemoteFin = 2;    // the peer's FIN arrived
+    private const int ReadClosed = 4;   // the application completed Input
+    private const int ResetBit = 8;     // RST either way, or session failure before both FINs
+    private const int Removed = 16;     // taken out of the session's stream table
+
+    // _pending bits (frames the write loop must emit)
+    internal const int PendingSyn = 1;
+    internal const int PendingAck = 2;
+    internal const int PendingRst = 4;
+
+    private readonly YamuxSession _session;
+    private readonly Pipe _inbound;
+    private readonly Pipe _outbound;
+    private readonly StreamInput _input;
+    private readonly StreamOutput _output;
+
+    private readonly Lock _inLock = new();
+    private YamuxReceiveWindow _window;
+    private bool _inboundWriterDone;
+    private bool _inboundDirty;
+    private bool _discarding;
+
+    private readonly Lock _outLock = new();
+    private bool _outboundReaderDone;
+    private long _sendWindow = YamuxOptions.SpecInitialWindow;
+
+    private int _pending;
+    private long _pendingWindowDelta;
+    private int _state;
+    private volatile StreamResetException? _resetException;
+
+    internal int Scheduled;
+
+    internal YamuxStream(YamuxSession session, uint id, bool isOutbound, YamuxOptions options, PipeOptions inboundOptions, PipeOptions outboundOptions, long now)
+    {
+        _session = session;
+        Id = id;
+        IsOutbound = isOutbound;
+        _inbound = new Pipe(inboundOptions);
+        _outbound = new Pipe(outboundOptions);
+        _input = new StreamInput(this, _inbound.Reader);
+        _output = new StreamOutput(this, _outbound.Writer);
+        _window = new YamuxReceiveWindow(options.InitialStreamWindow, now);
+        // The peer starts at the spec window; anything above it goes out with our SYN or ACK.
+        _pendingWindowDelta = options.InitialStreamWindow - YamuxOptions.SpecInitialWindow;
+    }
+
+    /// <summary>The yamux stream id (odd for streams the client opened, even for the server's).</summary>
+    public uint Id { get; }
+
+    /// <summary>True for streams this side opened.</summary>
+    public bool IsOutbound { get; }
+
+    public PipeReader Input => _input;
+
+    public PipeWriter Output => _output;
+
+    internal bool IsReset => (Volatile.Read(ref _state) & ResetBit) != 0;
+
+    internal bool IsRemoved => (Volatile.Read(ref _state) & Removed) != 0;
+
+    /// <summary>Current receive-window target (grows with auto-tuning); for tests and diagnostics.</summary>
+    internal long ReceiveWindowTarget
+    {
+        get
+        {
+            lock (_inLock)
+            {
+                return _window.Target;
+            }
+        }
+    }
+
+    internal long SendWindow => Interlocked.Read(ref _sendWindow);
+
+    /// <summary>Sends RST: both directions fail with <see cref="StreamResetException"/> here and at the peer.</summary>
+    public void Reset()
+    {
+        var error = new StreamResetException(Id, StreamResetKind.Local, $"yamux: stream {Id} was reset locally");
+        if (!TrySetReset(error))
+        {
+            return;
+        }
+        Interlocked.Or(ref _pending, PendingRst);
+        _session.Schedule(this);
+        FailPipes(error);
+        _session.RemoveStream(this);
+    }
+
+    /// <summary>Half-closes the write side (FIN) and stops reading; the stream is released once the FIN is sent.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _output.CompleteAsync().ConfigureAwait(false);
+        await _input.CompleteAsync().ConfigureAwait(false);
+    }
+
+    public override string ToString() => $"yamux stream {Id}";
+
+    internal void SetPending(int bits) => Interlocked.Or(ref _pending, bits);
+
+    // ---------------------------------------------------------------- inbound (read loop side)
+
+    internal enum DataAdmission
+    {
+        Accept,
+        Discard,
+        Overrun,
+    }
+
+    /// <summary>Read loop: a Data header of <paramref name="length"/> bytes arrived for this stream.</summary>
+    internal DataAdmission BeginData(uint length, out long credit)
+    {
+        lock (_inLock)
+        {
+            credit = _window.Credit;
+            if ((Volatile.Read(ref _state) & RemoteFin) != 0)
+            {
+                // Data after the peer's FIN: nothing can read it.
+                _discarding = true;
+                return DataAdmission.Discard;
+            }
+            if (!_window.TryReceive(length))
+            {
+                return DataAdmission.Overrun;
+            }
+            _discarding = _inboundWriterDone;
+            if (_discarding)
+            {
+                // Reader closed: drop the bytes and do not grant them back (the peer stalls, as with go's CloseRead).
+                _window.Forget(length);
+            }
+            return _discarding ? DataAdmission.Discard : DataAdmission.Accept;
+        }
+    }
+
+    /// <summary>Read loop: part of a Data payload. Returns true when the stream needs a flush at the end of the batch.</summary>
+    internal bool WriteInbound(in ReadOnlySequence<byte> chunk)
+    {
+        lock (_inLock)
+        {
+            if (_discarding || _inboundWriterDone)
+            {
+                return false;
+            }
+            var writer = _inbound.Writer;
+            foreach (var segment in chunk)
+            {
+                writer.Write(segment.Span);
+            }
+            if (_inboundDirty)
+            {
+                return false;
+            }
+            _inboundDirty = true;
+            return true;
+        }
+    }
+
+    /// <summary>Read loop: end of a batch; makes the buffered payload visible to the application.</summary>
+    internal void FlushInbound()
+    {
+        lock (_inLock)
+        {
+            _inboundDirty = false;
+            if (_inboundWriterDone)
+            {
+                return;
+            }
+            // pauseWriterThreshold is 0 (the window bounds the buffer), so this never waits.
+            var flush = _inbound.Writer.FlushAsync();
+            if (flush.IsCompleted)
+            {
+                flush.GetAwaiter().GetResult();
+            }
+            else
+            {
+                _session.Observe(flush.AsTask(), "inbound flush");
+            }
+        }
+    }
+
+    internal void OnAck()
+    {
+        // Nothing to track beyond the ACK itself: go counts unacknowledged streams against the backlog, we do not
+        // block OpenStreamAsync on it.
+    }
+
+    /// <summary>Read loop: WindowUpdate delta from the peer.</summary>
+    internal void AddSendWindow(uint delta)
+    {
+        if (delta == 0)
+        {
+            return;
+        }
+        Interlocked.Add(ref _sendWindow, delta);
+        _session.Schedule(this);
+    }
+
+    /// <summary>Read loop: the peer's FIN (after all data of its frame).</summary>
+    internal void OnRemoteFin()
+    {
+        lock (_inLock)
+        {
+            if (!_inboundWriterDone)
+            {
+                _inboundWriterDone = true;
+                _inboundDirty = false;
+                _inbound.Writer.Complete();
+            }
+        }
+        UpdateState(RemoteFin);
+    }
+
+    /// <summary>Read loop: the peer's RST.</summary>
+    internal void OnRemoteReset()
+    {
+        var error = new StreamResetException(Id, StreamResetKind.Remote, $"yamux: stream {Id} was reset by the peer");
+        if (!TrySetReset(error))
+        {
+            return;
+        }
+        FailPipes(error);
+        _session.RemoveStream(this);
+    }
+
+    /// <summary>The session ended: whatever has not seen a FIN fails as a reset.</summary>
+    internal void FailFromSession(Exception cause, string reason)
+    {
+        var state = Volatile.Read(ref _state);
+        if ((state & (ResetBit | Removed)) != 0)
+        {
+            return;
+        }
+        var error = new StreamResetException(Id, StreamResetKind.SessionClosed,
+            $"yamux: stream {Id} ended without FIN because the session closed ({reason})", cause);
+        _resetException ??= error;
+        Interlocked.Or(ref _state, ResetBit);
+        FailPipes(error);
+    }
+
+    /// <summary>Refused before the application saw it (accept backlog already gone, session closing).</summary>
+    internal void FailRefused(string why)
+    {
+        var error = new StreamResetException(Id, StreamResetKind.Refused, $"yamux: stream {Id} was refused: {why}");
+        if (TrySetReset(error))
+        {
+            Interlocked.Or(ref _pending, PendingRst);
+            _session.Schedule(this);
+            FailPipes(error);
+            _session.RemoveStream(this);
+        }
+    }
+
+    // ---------------------------------------------------------------- application side of Input
+
+    internal void OnConsumed(long count)
+    {
+        if (count <= 0)
+        {
+            return;
+        }
+        long delta;
+        lock (_inLock)
+        {
+            if (_inboundWriterDone)
+            {
+                // FIN or reset already: the peer sends nothing more, no grant needed.
+                return;
+            }
+            delta = _window.OnConsumed(count, _session.Time.GetTimestamp(), _session.Rtt, _session.Options.MaxStreamWindow, _session.Time);
+        }
+        if (delta > 0)
+        {
+            Interlocked.Add(ref _pendingWindowDelta, delta);
+            _session.Schedule(this);
+        }
+    }
+
+    internal void OnInputCompleted()
+    {
+        lock (_inLock)
+        {
+            if (!_inboundWriterDone)
+            {
+                _inboundWriterDone = true;
+                _inboundDirty = false;
+                _inbound.Writer.Complete();
+            }
+        }
+        UpdateState(ReadClosed);
+    }
+
+    internal void ThrowIfReset()
+    {
+        var error = _resetException;
+        if (error is not null)
+        {
+            throw error;
+        }
+    }
+
+    // ---------------------------------------------------------------- outbound (write loop side)
+
+    /// <summary>Write loop: emits pending control frames and up to <paramref name="budget"/> payload bytes (never more
+    /// than the send window). Returns the bytes written to <paramref name="writer"/>.</summary>
+    internal long WriteFrames(IBufferWriter<byte> writer, long budget, int maxFrame)
+    {
+        var pending = Interlocked.Exchange(ref _pending, 0);
+        if ((pending & PendingRst) != 0)
+        {
+            // A stream whose SYN never went out is unknown to the peer: nothing to reset there.
+            if ((pending & PendingSyn) == 0)
+            {
+                YamuxFrame.Write(writer, new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Rst, Id, 0));
+                return YamuxFrame.HeaderLength;
+            }
+            return 0;
+        }
+        if (IsReset)
+        {
+            return 0;
+        }
+
+        long written = 0;
+        var flags = YamuxFlags.None;
+        if ((pending & PendingSyn) != 0)
+        {
+            flags |= YamuxFlags.Syn;
+        }
+        if ((pending & PendingAck) != 0)
+        {
+            flags |= YamuxFlags.Ack;
+        }
+        var delta = Interlocked.Exchange(ref _pendingWindowDelta, 0);
+        if (flags != YamuxFlags.None || delta != 0)
+        {
+            YamuxFrame.Write(writer, new YamuxHeader(YamuxFrameType.WindowUpdate, flags, Id, (uint)delta));
+            written += YamuxFrame.HeaderLength;
+        }
+
+        var finished = false;
+        lock (_outLock)
+        {
+            if (_outboundReaderDone)
+            {
+                return written;
+            }
+            var reader = _outbound.Reader;
+            if (!reader.TryRead(out var result))
+            {
+                return written;
+            }
+            var buffer = result.Buffer;
+            var window = Interlocked.Read(ref _sendWindow);
+            var toSend = Math.Min(Math.Min(buffer.Length, window), budget);
+            var position = buffer.Start;
+            long sent = 0;
+            while (sent < toSend)
+            {
+                var frame = (int)Math.Min(toSend - sent, maxFrame);
+                var payload = buffer.Slice(position, frame);
+                YamuxFrame.WriteData(writer, Id, YamuxFlags.None, payload);
+                position = payload.End;
+                sent += frame;
+            }
+            if (sent > 0)
+            {
+                Interlocked.Add(ref _sendWindow, -sent);
+                written += sent + (((sent - 1) / maxFrame) + 1) * YamuxFrame.HeaderLength;
+            }
+            var remaining = buffer.Length - sent;
+            reader.AdvanceTo(position);
+            if (remaining == 0 && result.IsCompleted)
+            {
+                YamuxFrame.Write(writer, new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, Id, 0));
+                written += YamuxFrame.HeaderLength;
+                _outboundReaderDone = true;
+                reader.Complete();
+                finished = true;
+            }
+            else if (remaining > 0 && sent == budget && window > sent)
+            {
+                // Budget used up but window left: come back after the other streams had their turn.
+                _session.Schedule(this);
+            }
+        }
+        if (finished)
+        {
+            UpdateState(LocalFin);
+        }
+        return written;
+    }
+
+    // ---------------------------------------------------------------- state
+
+    private bool TrySetReset(StreamResetException error)
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if ((state & (ResetBit | Removed)) != 0)
+            {
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _state, state | ResetBit, state) == state)
+            {
+                _resetException = error;
+                return true;
+            }
+        }
+    }
+
+    private void FailPipes(StreamResetException error)
+    {
+        lock (_inLock)
+        {
+            if (!_inboundWriterDone)
+            {
+                _inboundWriterDone = true;
+                _inboundDirty = false;
+                _inbound.Writer.Complete(error);
+            }
+        }
+        lock (_outLock)
+        {
+            if (!_outboundReaderDone)
+            {
+                _outboundReaderDone = true;
+                _outbound.Reader.Complete(error);
+            }
+        }
+    }
+
+    private void UpdateState(int bits)
+    {
+        var state = Interlocked.Or(ref _state, bits) | bits;
+        var done = (state & LocalFin) != 0 && (state & (RemoteFin | ReadClosed)) != 0;
+        if (done && (state & Removed) == 0)
+        {
+            _session.RemoveStream(this);
+        }
+    }
+
+    /// <summary>Marks the stream removed; true only for the first caller.</summary>
+    internal bool TryMarkRemoved()
+    {
+        while (true)
+        {
+            var state = Volatile.Read(ref _state);
+            if ((state & Removed) != 0)
+            {
+                return false;
+            }
+            if (Interlocked.CompareExchange(ref _state, state | Removed, state) == state)
+            {
+                return true;
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pipe wrappers
+
+    private sealed class StreamInput(YamuxStream stream, PipeReader inner) : PipeReader
+    {
+        private ReadOnlySequence<byte> _last;
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            var count = _last.IsEmpty ? 0 : _last.Slice(_last.Start, consumed).Length;
+            _last = default;
+            inner.AdvanceTo(consumed, examined);
+            stream.OnConsumed(count);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            inner.Complete(exception);
+            stream.OnInputCompleted();
+        }
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var read = inner.ReadAsync(cancellationToken);
+            if (read.IsCompletedSuccessfully)
+            {
+                var result = read.Result;
+                _last = result.Buffer;
+                return new ValueTask<ReadResult>(result);
+            }
+            return ReadSlowAsync(read);
+        }
+
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<ReadResult> ReadSlowAsync(ValueTask<ReadResult> read)
+        {
+            var result = await read.ConfigureAwait(false);
+            _last = result.Buffer;
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (inner.TryRead(out result))
+            {
+                _last = result.Buffer;
+                return true;
+            }
+            return false;
+        }
+    }
+
+    private sealed class StreamOutput(YamuxStream stream, PipeWriter inner) : PipeWriter
+    {
+        private bool _completed;
+
+        public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => inner.UnflushedBytes;
+
+        public override void Advance(int bytes) => inner.Advance(bytes);
+
+        public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (_completed)
+            {
+                return;
+            }
+            _completed = true;
+            if (exception is not null)
+            {
+                stream.Reset();
+                inner.Complete();
+                return;
+            }
+            inner.Complete();
+            stream._session.Schedule(stream);
+        }
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            var error = stream._resetException;
+            if (error is not null)
+            {
+                return ValueTask.FromException<FlushResult>(error);
+            }
+            var flush = inner.FlushAsync(cancellationToken);
+            stream._session.Schedule(stream);
+            return flush;
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            stream.ThrowIfReset();
+            return inner.GetMemory(sizeHint);
+        }
+
+        public override Span<byte> GetSpan(int sizeHint = 0)
+        {
+            stream.ThrowIfReset();
+            return inner.GetSpan(sizeHint);
+        }
+    }
+}
