@@ -32,8 +32,8 @@ public sealed class Socks5ServerOptions
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Connections (handshaking or tunnelling) served at once. A connection accepted beyond it is closed at
-    /// once without a reply: answering SOCKS would mean reading greetings from an unbounded number of excess clients.
-    /// Default 1024.</summary>
+    /// once without a reply (a client that already sent its greeting may see a reset): answering SOCKS would mean
+    /// reading greetings from an unbounded number of excess clients. Default 1024.</summary>
     public int MaxConnections { get; set; } = 1024;
 
     /// <summary>Listen backlog. Default 512.</summary>
