@@ -58,7 +58,10 @@ public static class PnetProtector
         }
 
         var connection = new PnetConnection(inner, psk.Key.Span, localNonce.Span, remoteNonce, options, logger);
-        PnetLog.Protected(logger, psk.Fingerprint);
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            PnetLog.Protected(logger, psk.Fingerprint);
+        }
         connection.Start();
         return connection;
     }

@@ -167,10 +167,14 @@ public sealed class PreSharedKey
     }
 
     /// <summary>Never shows the key.</summary>
-    public override string ToString() => $"PreSharedKey(fingerprint {Fingerprint})";
+    public override string ToString() => Shake128.IsSupported ? $"PreSharedKey(fingerprint {Fingerprint})" : "PreSharedKey(32 bytes)";
 
     private static string ComputeFingerprint(byte[] key)
     {
+        if (!Shake128.IsSupported)
+        {
+            throw new PlatformNotSupportedException("the PSK fingerprint needs SHAKE128, which this platform's crypto library lacks");
+        }
         Span<uint> state = stackalloc uint[16];
         Span<byte> keystream = stackalloc byte[Salsa20.BlockSize];
         Salsa20.InitState(state, key, FingerprintNonce);

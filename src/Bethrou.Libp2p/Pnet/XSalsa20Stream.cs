@@ -56,7 +56,7 @@ internal sealed class XSalsa20Stream : IDisposable
     }
 
     /// <summary>The implementation used when none is named. On x86/x64 the managed SIMD code (bench
-    /// XSalsa20Benchmarks: about 1.2-1.8x libsodium's AVX2 code on a 2-vCPU AMD EPYC with AVX-512, and ahead with
+    /// XSalsa20Benchmarks: about 1.1-1.8x the speed of libsodium's AVX2 code on a 2-vCPU AMD EPYC with AVX-512, and ahead with
     /// AVX-512 disabled too); elsewhere the managed code has only a scalar path, so libsodium when it loads.</summary>
     public static XSalsa20Implementation DefaultImplementation { get; } = ChooseDefault();
 

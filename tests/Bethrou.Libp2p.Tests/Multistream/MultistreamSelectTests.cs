@@ -121,6 +121,30 @@ public class MultistreamSelectTests
     }
 
     [Fact]
+    public async Task BothRolesCopeWithOneByteAtATime()
+    {
+        var (remote, b) = DuplexPipe.CreatePair();
+        var handle = HandleAsync(b, ["/noise"]);
+        foreach (var octet in Concat(Msg("/multistream/1.0.0"), Msg("/tls/1.0.0"), Msg("/noise"), [0xAB]))
+        {
+            await WriteAsync(remote.Output, [octet]);
+        }
+        Assert.Equal("/noise", await handle);
+        Assert.Equal([0xAB], await ReadExactlyAsync(b.Input, 1));
+        var answers = Concat(Msg("/multistream/1.0.0"), Msg("na"), Msg("/noise"));
+        Assert.Equal(Convert.ToHexStringLower(answers), Convert.ToHexStringLower(await ReadExactlyAsync(remote.Input, answers.Length)));
+
+        var (a, remote2) = DuplexPipe.CreatePair();
+        var select = SelectOneAsync(a, ["/tls/1.0.0", "/noise"]);
+        foreach (var octet in answers.Append((byte)0xCD))
+        {
+            await WriteAsync(remote2.Output, [octet]);
+        }
+        Assert.Equal("/noise", await select);
+        Assert.Equal([0xCD], await ReadExactlyAsync(a.Input, 1));
+    }
+
+    [Fact]
     public async Task WrongHeaderIsRejectedWithTheRemotesText()
     {
         var (remote, b) = DuplexPipe.CreatePair();
