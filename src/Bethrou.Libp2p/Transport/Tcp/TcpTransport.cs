@@ -140,6 +140,10 @@ public sealed class TcpConnectionListener : IAsyncDisposable
             {
                 return null;
             }
+            catch (OperationCanceledException)
+            {
+                return null;
+            }
             catch (SocketException e) when (e.SocketErrorCode is SocketError.OperationAborted or SocketError.Interrupted)
             {
                 return null;
