@@ -83,7 +83,7 @@ public sealed class ConnectionUpgrader
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            throw new UpgradeException(stage, $"connection upgrade timed out during the {Describe(stage)} stage" + PskHint(stage));
+            throw new UpgradeException(stage, $"{Describe(stage)} handshake failed: timed out" + PskHint(stage));
         }
         catch (PeerIdMismatchException)
         {
