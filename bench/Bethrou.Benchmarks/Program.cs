@@ -7,6 +7,10 @@ internal static class Program
     /// <summary>`stack [MiB] [rounds]` runs the end-to-end stack figures; anything else goes to BenchmarkDotNet.</summary>
     public static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "layers")
+        {
+            return await Stack.LayerBench.RunAsync(args[1..]);
+        }
         if (args.Length > 0 && args[0] == "stack")
         {
             return await Stack.StackBench.RunAsync(args[1..]);

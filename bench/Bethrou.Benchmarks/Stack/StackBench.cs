@@ -28,8 +28,10 @@ internal static class StackBench
         var conn = await client.ConnectAsync(addr);
         for (var i = 0; i < rounds; i++)
         {
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
-            Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s");
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
         }
         await IdleStreamsAsync(client, conn, 1000);
         return 0;
@@ -119,5 +121,81 @@ internal static class StackBench
             await s.Output.CompleteAsync();
             await s.DisposeAsync();
         }
+    }
+}
+
+/// <summary>Throughput of the lower layers alone (TCP, +pnet, +noise) to see where the time goes.</summary>
+internal static class LayerBench
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var mib = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 256;
+        foreach (var layers in new[] { "tcp", "tcp+pnet", "tcp+pnet+noise" })
+        {
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var mbps = await RunOneAsync(layers, mib * 1024L * 1024);
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+            Console.WriteLine($"echo {layers}, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
+        }
+        return 0;
+    }
+
+    private static async Task<double> RunOneAsync(string layers, long total)
+    {
+        await using var listener = Bethrou.Libp2p.Transport.Tcp.TcpTransport.Listen(Multiaddress.Parse("/ip4/127.0.0.1/tcp/0"));
+        var acceptTask = listener.AcceptAsync(default).AsTask();
+        await using var client = await Bethrou.Libp2p.Transport.Tcp.TcpTransport.DialAsync(listener.LocalAddress, default);
+        await using var server = (await acceptTask)!;
+        var psk = PreSharedKey.Generate();
+        IDuplexPipe c = client.Pipe, s = server.Pipe;
+        if (layers.Contains("pnet", StringComparison.Ordinal))
+        {
+            var pc = PnetProtector.ProtectAsync(c, psk, default).AsTask();
+            var ps = PnetProtector.ProtectAsync(s, psk, default).AsTask();
+            c = await pc;
+            s = await ps;
+        }
+        if (layers.Contains("noise", StringComparison.Ordinal))
+        {
+            var ni = new Bethrou.Libp2p.Security.Noise.NoiseSecurityTransport(Ed25519PrivateKey.Generate(), ["/yamux/1.0.0"]);
+            var nr = new Bethrou.Libp2p.Security.Noise.NoiseSecurityTransport(Ed25519PrivateKey.Generate(), ["/yamux/1.0.0"]);
+            var sc = ni.SecureOutboundAsync(c, null, default).AsTask();
+            var ss = nr.SecureInboundAsync(s, default).AsTask();
+            c = (await sc).Transport;
+            s = (await ss).Transport;
+        }
+        var echo = Task.Run(async () =>
+        {
+            await s.Input.CopyToAsync(s.Output);
+            await s.Output.CompleteAsync();
+        });
+        var chunk = new byte[256 * 1024];
+        var sw = Stopwatch.StartNew();
+        var writer = Task.Run(async () =>
+        {
+            long sent = 0;
+            while (sent < total)
+            {
+                var n = (int)Math.Min(chunk.Length, total - sent);
+                await c.Output.WriteAsync(chunk.AsMemory(0, n));
+                sent += n;
+            }
+            await c.Output.CompleteAsync();
+        });
+        long received = 0;
+        while (true)
+        {
+            var r = await c.Input.ReadAsync();
+            received += r.Buffer.Length;
+            c.Input.AdvanceTo(r.Buffer.End);
+            if (r.IsCompleted)
+            {
+                break;
+            }
+        }
+        await writer;
+        sw.Stop();
+        await echo;
+        return received / sw.Elapsed.TotalSeconds / 1e6;
     }
 }
