@@ -8,6 +8,8 @@ namespace Bethrou.Proxy.Tests.Socks5;
 /// <summary>
 /// Throughput figure, not an assertion (shared machines are noisy): runs only with BETHROU_PERF=1, e.g.
 /// <c>BETHROU_PERF=1 dotnet test tests/Bethrou.Proxy.Tests -c Release --filter FullyQualifiedName~Socks5Throughput --logger "console;verbosity=detailed"</c>.
+/// Knobs: BETHROU_PERF_BYTES (default 1 GiB), BETHROU_PERF_INLINE=1 (inline pipe schedulers), BETHROU_PERF_RECEIVE
+/// (receive size, default 65536), BETHROU_PERF_NOWAIT=1 (no zero-byte receive before renting).
 /// </summary>
 public class Socks5ThroughputTests(ITestOutputHelper output)
 {
@@ -26,6 +28,7 @@ public class Socks5ThroughputTests(ITestOutputHelper output)
         var socketOptions = new SocketDuplexPipeOptions
         {
             ReceiveSize = receiveSize,
+            WaitForDataBeforeAllocatingBuffer = Environment.GetEnvironmentVariable("BETHROU_PERF_NOWAIT") != "1",
             MaxReceiveBufferSize = Math.Max(1 << 20, 4L * receiveSize),
             MaxSendBufferSize = Math.Max(1 << 20, 4L * receiveSize),
             ApplicationScheduler = inline ? System.IO.Pipelines.PipeScheduler.Inline : System.IO.Pipelines.PipeScheduler.ThreadPool,
