@@ -70,6 +70,7 @@ public static class DuplexPump
                 if (result.IsCanceled)
                 {
                     input.AdvanceTo(buffer.Start);
+                    StoppedFromOutside();
                     break; // Stop() after the other direction failed, or the owner cancelled.
                 }
                 FlushResult flush = default;
@@ -94,6 +95,7 @@ public static class DuplexPump
                     }
                     if (flush.IsCanceled)
                     {
+                        StoppedFromOutside();
                         break; // Stop()
                     }
                     if (flush.IsCompleted && !result.IsCompleted)
@@ -165,6 +167,11 @@ public static class DuplexPump
                 _bDone = true;
             }
         }
+
+        // A read or flush was cancelled by someone other than this run (CancelPendingRead/Flush on a pipe it pumps):
+        // the direction cannot go on, so the tunnel is torn down as cancelled. A no-op when the run is already stopping.
+        private void StoppedFromOutside()
+            => Fail(PumpStatus.Canceled, PumpSide.None, new TunnelAbortedException("A pending read or flush was cancelled outside the pump."));
 
         private void Fail(PumpStatus status, PumpSide side, Exception error)
         {

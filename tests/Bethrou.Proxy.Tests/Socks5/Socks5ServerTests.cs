@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -446,5 +447,55 @@ public class Socks5ServerTests
         var ex = Assert.Throws<Socks5ListenException>(second.Start);
         Assert.Equal(first.LocalEndPoint, ex.EndPoint);
         Assert.StartsWith($"Cannot listen for SOCKS5 on {first.LocalEndPoint}: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Greeting_auth_and_request_pipelined_in_one_write()
+    {
+        await using var origin = TestOrigin.Echo();
+        await using var server = ServerFactory.Start(new DirectTunnelConnector(), o =>
+        {
+            o.Username = "u";
+            o.Password = "p";
+        });
+        using var client = await RawSocksClient.ConnectAsync(server.LocalEndPoint);
+        var all = new System.Buffers.ArrayBufferWriter<byte>();
+        Socks5Codec.WriteGreeting(all, [Socks5AuthMethod.UsernamePassword]);
+        Socks5Codec.WriteAuthRequest(all, "u"u8, "p"u8);
+        Socks5Codec.WriteRequest(all, Socks5Command.Connect, Socks5Destination.FromEndPoint(origin.EndPoint));
+        all.Write("data"u8);
+        await client.SendAsync(all.WrittenSpan.ToArray());
+        Assert.Equal(new byte[] { 0x05, 0x02, 0x01, 0x00 }, await client.ReadExactAsync(4));
+        Assert.Equal(Socks5ReplyCode.Succeeded, (await client.ReadReplyAsync()).Code);
+        Assert.Equal("data"u8.ToArray(), await client.ReadExactAsync(4));
+    }
+
+    [Fact]
+    public async Task Client_reset_resets_the_destination_and_frees_the_slot()
+    {
+        var originSaw = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var origin = new TestOrigin(async socket =>
+        {
+            connected.SetResult();
+            try
+            {
+                await TestUtil.ReadToEndAsync(socket);
+                originSaw.SetResult(null);
+            }
+            catch (SocketException ex)
+            {
+                originSaw.SetResult(ex);
+            }
+        });
+        await using var server = ServerFactory.Start(new DirectTunnelConnector());
+        var client = await RawSocksClient.ConnectAsync(server.LocalEndPoint);
+        Assert.Equal(Socks5ReplyCode.Succeeded, (await client.ConnectThroughAsync(Socks5Destination.FromEndPoint(origin.EndPoint))).Code);
+        await connected.Task;
+        client.Socket.LingerState = new LingerOption(true, 0);
+        client.Dispose(); // RST
+        var seen = Assert.IsType<SocketException>(await originSaw.Task);
+        Assert.Equal(SocketError.ConnectionReset, seen.SocketErrorCode);
+        await TestUtil.WaitUntilAsync(() => server.ActiveConnections == 0 && server.ActiveTunnels == 0, "the connection to be released");
     }
 }

@@ -207,4 +207,15 @@ public class DuplexPumpTests
         Assert.Equal(data.Length, result.BytesAToB);
         Assert.Equal(data.Length, result.BytesBToA);
     }
+
+    [Fact]
+    public async Task A_read_cancelled_from_outside_tears_the_tunnel_down()
+    {
+        var (_, pumpA, pumpB, appB) = CreateTopology();
+        var pump = DuplexPump.RunAsync(pumpA, pumpB, CancellationToken.None).AsTask();
+        pumpA.Input.CancelPendingRead();
+        var result = await pump;
+        Assert.Equal(PumpStatus.Canceled, result.Status);
+        await Assert.ThrowsAsync<TunnelAbortedException>(async () => await appB.Input.ReadAsync());
+    }
 }
