@@ -74,16 +74,15 @@ internal static class YamuxFrame
     /// <param name="maxDataLength">Largest Data payload accepted (the largest receive window ever granted).</param>
     public static YamuxReadStatus TryRead(ref ReadOnlySequence<byte> buffer, uint maxDataLength, out YamuxHeader header)
     {
-        if (buffer.Length < HeaderLength)
-        {
-            header = default;
-            return YamuxReadStatus.NeedMoreData;
-        }
-
         var first = buffer.FirstSpan;
         if (first.Length >= HeaderLength)
         {
             header = Decode(first);
+        }
+        else if (buffer.Length < HeaderLength)
+        {
+            header = default;
+            return YamuxReadStatus.NeedMoreData;
         }
         else
         {

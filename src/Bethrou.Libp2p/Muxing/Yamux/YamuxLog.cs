@@ -46,4 +46,7 @@ internal static partial class YamuxLog
 
     [LoggerMessage(1313, LogLevel.Debug, "yamux: reply queue full, dropping {Type} {Flags} for stream {StreamId}")]
     public static partial void ReplyDropped(ILogger logger, YamuxFrameType type, YamuxFlags flags, uint streamId);
+
+    [LoggerMessage(1314, LogLevel.Debug, "yamux: completing the transport {Side} failed")]
+    public static partial void TransportCompleteFailed(ILogger logger, string side, Exception exception);
 }

@@ -423,7 +423,7 @@ public sealed class YamuxSession : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                YamuxLog.LoopFault(_logger, "read", ex);
+                YamuxLog.TransportCompleteFailed(_logger, "input", ex);
             }
         }
         if (!protocolStop)
@@ -762,7 +762,7 @@ public sealed class YamuxSession : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                YamuxLog.LoopFault(_logger, "write", ex);
+                YamuxLog.TransportCompleteFailed(_logger, "output", ex);
             }
         }
     }
@@ -895,16 +895,11 @@ public sealed class YamuxSession : IAsyncDisposable
 
         DisposeTimers();
         _signal.Set();
-        if (!fromReadLoop && Volatile.Read(ref _started) != 0)
+        // A graceful close lets the write loop flush GoAway first (some transports tear the connection down when
+        // their input completes); WaitForLoopsAsync stops the read loop afterwards.
+        if (!fromReadLoop && reason != SessionCloseReason.LocalClose)
         {
-            try
-            {
-                _transport.Input.CancelPendingRead();
-            }
-            catch (InvalidOperationException)
-            {
-                // The reader is already completed.
-            }
+            CancelRead();
         }
         YamuxLog.SessionClosed(_logger, reason, error);
         try
@@ -916,6 +911,22 @@ public sealed class YamuxSession : IAsyncDisposable
             YamuxLog.LoopFault(_logger, "Closed callback", ex);
         }
         return true;
+    }
+
+    private void CancelRead()
+    {
+        if (Volatile.Read(ref _started) == 0)
+        {
+            return;
+        }
+        try
+        {
+            _transport.Input.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // The reader is already completed.
+        }
     }
 
     private async Task WaitForLoopsAsync()
@@ -956,6 +967,7 @@ public sealed class YamuxSession : IAsyncDisposable
             }
         }
         await _writeLoop.ConfigureAwait(false);
+        CancelRead();
         await _readLoop.ConfigureAwait(false);
     }
 
