@@ -34,7 +34,84 @@ internal static class StackBench
             Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
         }
         await IdleStreamsAsync(client, conn, 1000);
+        if (!args.Contains("--no-js"))
+        {
+            await JsComparisonAsync(psk, client, mib);
+        }
         return 0;
+    }
+
+    private static string RepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Bethrou.slnx")))
+        {
+            dir = dir.Parent;
+        }
+        return dir?.FullName ?? throw new InvalidOperationException("repo root (Bethrou.slnx) not found");
+    }
+
+    /// <summary>C#→js echo on the js test peer's echo protocol, and js↔js with the js bench script, in the same run.</summary>
+    private static async Task JsComparisonAsync(PreSharedKey psk, Libp2pHost client, int mib)
+    {
+        var root = RepoRoot();
+        var js = Path.Combine(root, "interop", "js");
+        if (!Directory.Exists(Path.Combine(js, "node_modules")))
+        {
+            Console.WriteLine("js comparison skipped: run scripts/setup-interop.sh first");
+            return;
+        }
+        var dir = Directory.CreateTempSubdirectory("bethrou-bench-");
+        var pskFile = Path.Combine(dir.FullName, "swarm.key");
+        await File.WriteAllBytesAsync(pskFile, psk.ToFileBytes());
+        var psi = new ProcessStartInfo("node", ["peer.mjs", "--psk", pskFile, "--no-connection-monitor"])
+        {
+            WorkingDirectory = js,
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+            RedirectStandardError = true,
+        };
+        using var node = Process.Start(psi)!;
+        node.ErrorDataReceived += (_, _) => { };
+        node.BeginErrorReadLine();
+        try
+        {
+            string? addr = null;
+            while (addr is null)
+            {
+                var line = await node.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException("js peer exited");
+                if (line.Contains("\"ready\"", StringComparison.Ordinal))
+                {
+                    using var doc = System.Text.Json.JsonDocument.Parse(line);
+                    addr = doc.RootElement.GetProperty("addrs")[0].GetString();
+                }
+            }
+            var conn = await client.ConnectAsync(Multiaddress.Parse(addr!));
+            for (var i = 0; i < 2; i++)
+            {
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                var mbps = await EchoAsync(client, conn, Math.Min(mib, 64) * 1024L * 1024);
+                Console.WriteLine($"echo C#->js tcp+pnet+noise+yamux, 1 stream, {Math.Min(mib, 64)} MiB: {mbps:0} MB/s");
+            }
+        }
+        finally
+        {
+            node.Kill(entireProcessTree: true);
+            await node.WaitForExitAsync();
+        }
+        var jsjs = new ProcessStartInfo("node", ["bench/echo.mjs", "--mib", Math.Min(mib, 64).ToString(System.Globalization.CultureInfo.InvariantCulture), "--runs", "2"])
+        {
+            WorkingDirectory = js,
+            RedirectStandardOutput = true,
+        };
+        using var p = Process.Start(jsjs)!;
+        var output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Console.WriteLine("echo js<->js " + line);
+        }
+        dir.Delete(recursive: true);
     }
 
     public static async Task<Libp2pHost> StartHostAsync(PreSharedKey? psk, bool listen = true)
