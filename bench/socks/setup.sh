@@ -12,7 +12,7 @@ declare -A provides=(
   [shadowsocks-libev]=ss-server
   [microsocks]=microsocks
   [curl]=curl
-  [procps]=ps
+  [procps]=pgrep
 )
 
 need=()

@@ -16,10 +16,39 @@ internal static class Measure
 
     private static CancellationToken Deadline(double seconds) => new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token;
 
+    /// <summary>
+    /// Opens a connection to the target through the SOCKS5 proxy, or straight to the target when
+    /// <paramref name="proxy"/> is null (the `--socks direct` baseline: what origin + load tool manage alone).
+    /// </summary>
+    private static async ValueTask<(Socket Socket, SocketReader Reader)> OpenAsync(IPEndPoint? proxy, string host, int port, int bufferSize, CancellationToken ct)
+    {
+        if (proxy is not null)
+        {
+            return await Socks5.ConnectAsync(proxy, host, port, bufferSize, ct).ConfigureAwait(false);
+        }
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(IPAddress.Parse(host), port, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+        return (socket, new SocketReader(socket, bufferSize));
+    }
+
+    private static IPEndPoint? ParseProxy(Args args)
+    {
+        var v = args.Str("socks");
+        return v == "direct" ? null : Endpoints.ParseIPv4(v, "--socks");
+    }
+
     /// <summary>Single-stream download then upload (each on a fresh SOCKS connection); CPU of the proxy processes.</summary>
     public static async Task<int> BulkAsync(Args args)
     {
-        var proxy = Endpoints.ParseIPv4(args.Str("socks"), "--socks");
+        var proxy = ParseProxy(args);
         var (host, port) = Endpoints.ParseHostPort(args.Str("target"), "--target");
         var bytes = args.Long("bytes");
         var warmup = args.Long("warmup-bytes", 32L << 20);
@@ -58,9 +87,9 @@ internal static class Measure
     }
 
     /// <summary>GET /bytes/n on a fresh SOCKS connection; seconds from sending the request to the last byte.</summary>
-    private static async ValueTask<double> DownloadAsync(IPEndPoint proxy, string host, int port, long bytes, CancellationToken ct)
+    private static async ValueTask<double> DownloadAsync(IPEndPoint? proxy, string host, int port, long bytes, CancellationToken ct)
     {
-        var (socket, reader) = await Socks5.ConnectAsync(proxy, host, port, BulkBuffer, ct).ConfigureAwait(false);
+        var (socket, reader) = await OpenAsync(proxy, host, port, BulkBuffer, ct).ConfigureAwait(false);
         using var _ = socket;
         var start = Stopwatch.GetTimestamp();
         await socket.SendAsync(Encoding.ASCII.GetBytes($"GET /bytes/{bytes} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"), SocketFlags.None, ct).ConfigureAwait(false);
@@ -69,9 +98,9 @@ internal static class Measure
     }
 
     /// <summary>POST /upload of n bytes on a fresh SOCKS connection; seconds until the origin's byte count arrives.</summary>
-    private static async ValueTask<double> UploadAsync(IPEndPoint proxy, string host, int port, long bytes, CancellationToken ct)
+    private static async ValueTask<double> UploadAsync(IPEndPoint? proxy, string host, int port, long bytes, CancellationToken ct)
     {
-        var (socket, reader) = await Socks5.ConnectAsync(proxy, host, port, 64 * 1024, ct).ConfigureAwait(false);
+        var (socket, reader) = await OpenAsync(proxy, host, port, 64 * 1024, ct).ConfigureAwait(false);
         using var _ = socket;
         var start = Stopwatch.GetTimestamp();
         await socket.SendAsync(Encoding.ASCII.GetBytes($"POST /upload HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/octet-stream\r\nContent-Length: {bytes}\r\nConnection: close\r\n\r\n"), SocketFlags.None, ct).ConfigureAwait(false);
@@ -119,7 +148,7 @@ internal static class Measure
     /// </summary>
     public static async Task<int> LatencyAsync(Args args)
     {
-        var proxy = Endpoints.ParseIPv4(args.Str("socks"), "--socks");
+        var proxy = ParseProxy(args);
         var (host, port) = Endpoints.ParseHostPort(args.Str("target"), "--target");
         var iterations = args.Int("iter", 1000);
         var warmup = args.Int("warmup", 100);
@@ -136,7 +165,7 @@ internal static class Measure
             try
             {
                 var start = Stopwatch.GetTimestamp();
-                var (socket, reader) = await Socks5.ConnectAsync(proxy, host, port, 4096, ct).ConfigureAwait(false);
+                var (socket, reader) = await OpenAsync(proxy, host, port, 4096, ct).ConfigureAwait(false);
                 using var _ = socket;
                 await socket.SendAsync(request, SocketFlags.None, ct).ConfigureAwait(false);
                 if (!await reader.WaitFirstByteAsync(ct).ConfigureAwait(false))
@@ -180,7 +209,7 @@ internal static class Measure
     /// <summary>C connections at once, each a fresh SOCKS connection fetching n bytes; wall time, errors, peak RSS.</summary>
     public static async Task<int> ConcurrentAsync(Args args)
     {
-        var proxy = Endpoints.ParseIPv4(args.Str("socks"), "--socks");
+        var proxy = ParseProxy(args);
         var (host, port) = Endpoints.ParseHostPort(args.Str("target"), "--target");
         var conns = args.Int("conns", 1000);
         var bytes = args.Long("bytes", 1 << 20);
@@ -203,7 +232,7 @@ internal static class Measure
             tasks[i] = Task.Run(async () =>
             {
                 var t0 = Stopwatch.GetTimestamp();
-                var (socket, reader) = await Socks5.ConnectAsync(proxy, host, port, 64 * 1024, ct).ConfigureAwait(false);
+                var (socket, reader) = await OpenAsync(proxy, host, port, 64 * 1024, ct).ConfigureAwait(false);
                 using var _ = socket;
                 await socket.SendAsync(Encoding.ASCII.GetBytes($"GET /bytes/{bytes} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"), SocketFlags.None, ct).ConfigureAwait(false);
                 await ReadResponseBodyAsync(reader, bytes, ct).ConfigureAwait(false);

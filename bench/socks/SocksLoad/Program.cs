@@ -9,6 +9,7 @@ internal static class Program
           bulk       --socks ip:port --target host:port --bytes N [--warmup-bytes N] [--client-pids a,b] [--exit-pids c] [--clk-tck 100]
           latency    --socks ip:port --target host:port [--iter 1000] [--warmup 100] [--path /bytes/16]
           concurrent --socks ip:port --target host:port [--conns 1000] [--bytes 1048576] [--exit-pids c] [--client-pids a] [--timeout-s 120]
+        `--socks direct` skips the proxy (baseline of origin + load tool alone; target must be an IPv4 literal).
         Measurements print one `RESULT key=value ...` line on stdout.
         """;
 
