@@ -5,7 +5,8 @@
 # Same origin (SocksLoad origin, HTTP/1.1) and same client (SocksLoad, plus one curl --socks5-hostname run per proxy).
 #
 # Measures per proxy:
-#   - single-stream download and upload of BYTES_GIB GiB through SOCKS5 (MB/s, 1 MB = 10^6 bytes);
+#   - single-stream download and upload of BYTES_GIB GiB through SOCKS5 (MB/s, 1 MB = 10^6 bytes), median of
+#     BULK_REPEAT transfers each way;
 #   - CPU-seconds per GB moved (10^9 bytes, download + upload) of the proxy processes: client + exit, process trees
 #     (utime+stime+cutime+cstime from /proc/<pid>/stat before and after the transfers);
 #   - SOCKS connect to first response byte of a tiny GET, new SOCKS connection each time (LAT_ITER iterations after
@@ -16,7 +17,8 @@
 # Usage: bench/socks/run.sh            (full sizes; run bench/socks/setup.sh once before)
 #        QUICK=1 bench/socks/run.sh    (small sizes, smoke run)
 # Environment:
-#   BYTES_GIB (1)  LAT_ITER (1000)  LAT_WARMUP (100)  CONC (1000)  CONC_BYTES (1048576)  CURL_MIB (64)
+#   BYTES_GIB (1)  BULK_REPEAT (3: median of 3 downloads and of 3 uploads)  LAT_ITER (1000)  LAT_WARMUP (100)
+#   CONC (1000)  CONC_BYTES (1048576)  CURL_MIB (64)
 #   PROXIES ("direct microsocks ssh shadowsocks bethrou"; direct = no proxy, the ceiling of origin + load tool)
 #   BETHROU_BIN (default: build src/Bethrou.Cli in Release and use src/Bethrou.Cli/bin/Release/net10.0/bethrou)
 #   BETHROU_NODE_ARGS / BETHROU_CLIENT_ARGS  extra arguments for `bethrou node` / `bethrou client`
@@ -35,6 +37,7 @@ if [ "$QUICK" = "1" ]; then
   LAT_WARMUP=${LAT_WARMUP:-20}
   CONC=${CONC:-50}
   CURL_MIB=${CURL_MIB:-8}
+  BULK_REPEAT=${BULK_REPEAT:-1}
 fi
 BYTES_GIB=${BYTES_GIB:-1}
 LAT_ITER=${LAT_ITER:-1000}
@@ -42,6 +45,7 @@ LAT_WARMUP=${LAT_WARMUP:-100}
 CONC=${CONC:-1000}
 CONC_BYTES=${CONC_BYTES:-1048576}
 CURL_MIB=${CURL_MIB:-64}
+BULK_REPEAT=${BULK_REPEAT:-3}
 PROXIES=${PROXIES:-"direct microsocks ssh shadowsocks bethrou"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BULK_BYTES=$(awk -v g="$BYTES_GIB" 'BEGIN { printf "%d", g * 1073741824 }')
@@ -361,13 +365,13 @@ measure() {
   set_r "$p" curl_up_mbps "$(echo "$out" | awk '{ printf "%.1f", $2 / 1e6 }')"
 
   # 2. single-stream bulk transfer + CPU of the proxy processes
-  log "$p: bulk download + upload of $BYTES_GIB GiB"
-  t=$((60 + BULK_BYTES / 10000000))
-  out=$(timeout -k 10 $((t + 30)) "$SOCKSLOAD" bulk --socks "$socks" --target "$TARGET" --bytes "$BULK_BYTES" \
+  log "$p: bulk download + upload of $BYTES_GIB GiB, $BULK_REPEAT times"
+  t=$((60 + BULK_REPEAT * BULK_BYTES / 10000000))
+  out=$(timeout -k 10 $((t + 30)) "$SOCKSLOAD" bulk --socks "$socks" --target "$TARGET" --bytes "$BULK_BYTES" --repeat "$BULK_REPEAT" \
     --clk-tck "$CLK_TCK" --timeout-s "$t" "${pids_opt[@]}" 2>>"$WORK/$p-load.log" | grep '^RESULT')
   echo "bulk: $out" >>"$WORK/$p-load.log"
   if [ -n "$(kv "$out" down_mbps)" ]; then
-    for k in down_mbps up_mbps cpu_s_per_gb client_cpu_s exit_cpu_s down_cpu_s up_cpu_s; do set_r "$p" "$k" "$(kv "$out" "$k")"; done
+    for k in down_mbps up_mbps down_range up_range cpu_s_per_gb client_cpu_s exit_cpu_s down_cpu_s up_cpu_s; do set_r "$p" "$k" "$(kv "$out" "$k")"; done
   else
     set_r "$p" bulk_failed "$(kv "$out" failed)"
     add_note "$p" "bulk failed: $(kv "$out" failed)"
@@ -413,6 +417,7 @@ label() {
 }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+STAT_START=$(head -n1 /proc/stat)
 for p in $PROXIES; do
   case $p in
     direct | microsocks | ssh | shadowsocks | bethrou) ;;
@@ -437,6 +442,11 @@ for p in $PROXIES; do
   [ -z "$PROXY_PIDS" ] || stop_pids $PROXY_PIDS
 done
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+STAT_END=$(head -n1 /proc/stat)
+# whole-machine CPU over the run: idle and steal share (user nice system idle iowait irq softirq steal)
+CPU_SHARE=$(printf '%s\n%s\n' "$STAT_START" "$STAT_END" | awk '{ for (i = 2; i <= 9; i++) v[NR, i] = $i }
+  END { t = 0; for (i = 2; i <= 9; i++) t += v[2, i] - v[1, i]; if (t <= 0) { print "n/a"; exit }
+        printf "idle %.0f%%, steal %.0f%%", 100 * (v[2, 5] - v[1, 5]) / t, 100 * (v[2, 9] - v[1, 9]) / t }')
 
 # ---------------------------------------------------------------- report
 mib() { [ -n "$1" ] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -447,9 +457,9 @@ REPORT="$WORK/results.md"
   echo "### SOCKS5 proxies on loopback"
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)," \
-    "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo); load average at start $LOAD_START, at end $LOAD_END" \
-    "(shared machine: other builds were running, so figures are noisy)."
-  echo "Sizes: single stream $BYTES_GIB GiB each way; connect→first byte $LAT_ITER iterations after $LAT_WARMUP warm-up;" \
+    "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo); load average at start $LOAD_START, at end $LOAD_END;" \
+    "whole-machine CPU during the run: $CPU_SHARE (shared machine: other builds were running, so figures are noisy)."
+  echo "Sizes: single stream $BYTES_GIB GiB each way (median of $BULK_REPEAT); connect→first byte $LAT_ITER iterations after $LAT_WARMUP warm-up;" \
     "$CONC concurrent × $CONC_BYTES bytes. MB = 10^6 bytes, GB = 10^9 bytes; CPU-s/GB counts download + upload bytes."
   echo
   echo "| proxy | download MB/s | upload MB/s | CPU-s/GB (client+exit) | connect→first byte median / p99 ms | $CONC×$(awk -v b="$CONC_BYTES" 'BEGIN { if (b == 1048576) print "1MiB"; else print b "B" }') total s (errors) | exit peak RSS MiB |"
@@ -471,12 +481,13 @@ REPORT="$WORK/results.md"
   for p in $PROXIES; do
     [ -z "${FAIL[$p]:-}" ] || continue
     if [ "$p" = direct ]; then
-      echo "- $(label "$p"): curl ${CURL_MIB} MiB down $(cell "$p" curl_down_mbps -) MB/s, up $(cell "$p" curl_up_mbps -) MB/s;" \
+      echo "- $(label "$p"): single stream range down $(cell "$p" down_range -), up $(cell "$p" up_range -) MB/s; curl ${CURL_MIB} MiB down $(cell "$p" curl_down_mbps -) MB/s, up $(cell "$p" curl_up_mbps -) MB/s;" \
         "first byte p90 $(cell "$p" lat_p90_ms -) ms, max $(cell "$p" lat_max_ms -) ms;" \
         "concurrent per-connection p50 $(cell "$p" conc_conn_p50_s -) s, max $(cell "$p" conc_conn_max_s -) s — ${NOTE[$p]:-}"
       continue
     fi
-    echo "- $(label "$p"): curl --socks5-hostname ${CURL_MIB} MiB down $(cell "$p" curl_down_mbps -) MB/s, up $(cell "$p" curl_up_mbps -) MB/s;" \
+    echo "- $(label "$p"): single stream range down $(cell "$p" down_range -), up $(cell "$p" up_range -) MB/s;" \
+      "curl --socks5-hostname ${CURL_MIB} MiB down $(cell "$p" curl_down_mbps -) MB/s, up $(cell "$p" curl_up_mbps -) MB/s;" \
       "CPU client $(cell "$p" client_cpu_s -) s + exit $(cell "$p" exit_cpu_s -) s (download $(cell "$p" down_cpu_s -) s, upload $(cell "$p" up_cpu_s -) s);" \
       "first byte p90 $(cell "$p" lat_p90_ms -) ms, max $(cell "$p" lat_max_ms -) ms;" \
       "concurrent per-connection p50 $(cell "$p" conc_conn_p50_s -) s, max $(cell "$p" conc_conn_max_s -) s;" \
@@ -501,7 +512,7 @@ REPORT="$WORK/results.md"
     echo "- exit peak RSS: ${rssb:-n/a} MiB (target < 150): $(awk -v r="${rssb:-}" 'BEGIN { if (r == "") print "n/a"; else if (r + 0 < 150) print "met"; else print "NOT met" }')"
   fi
   echo
-  echo "Command: $(printf '%s ' "QUICK=$QUICK BYTES_GIB=$BYTES_GIB LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\"") bench/socks/run.sh; logs in $WORK"
+  echo "Command: QUICK=$QUICK BYTES_GIB=$BYTES_GIB BULK_REPEAT=$BULK_REPEAT LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
 } >"$REPORT"
 
 cat "$REPORT"

@@ -45,12 +45,16 @@ internal static class Measure
         return v == "direct" ? null : Endpoints.ParseIPv4(v, "--socks");
     }
 
-    /// <summary>Single-stream download then upload (each on a fresh SOCKS connection); CPU of the proxy processes.</summary>
+    /// <summary>
+    /// Single-stream download then upload (each on a fresh SOCKS connection), `--repeat` times; reports the median
+    /// MB/s of each direction (and the range) and the CPU time of the proxy processes over all transfers.
+    /// </summary>
     public static async Task<int> BulkAsync(Args args)
     {
         var proxy = ParseProxy(args);
         var (host, port) = Endpoints.ParseHostPort(args.Str("target"), "--target");
         var bytes = args.Long("bytes");
+        var repeat = Math.Max(1, args.Int("repeat", 1));
         var warmup = args.Long("warmup-bytes", 32L << 20);
         var clientPids = args.Pids("client-pids");
         var exitPids = args.Pids("exit-pids");
@@ -65,26 +69,40 @@ internal static class Measure
             await UploadAsync(proxy, host, port, warmup, ct).ConfigureAwait(false);
         }
 
-        var c0 = ProcStats.CpuTicks(clientPids);
-        var e0 = ProcStats.CpuTicks(exitPids);
-        var down = await DownloadAsync(proxy, host, port, bytes, ct).ConfigureAwait(false);
-        var c1 = ProcStats.CpuTicks(clientPids);
-        var e1 = ProcStats.CpuTicks(exitPids);
-        var up = await UploadAsync(proxy, host, port, bytes, ct).ConfigureAwait(false);
-        var c2 = ProcStats.CpuTicks(clientPids);
-        var e2 = ProcStats.CpuTicks(exitPids);
+        var downs = new List<double>();
+        var ups = new List<double>();
+        long downTicks = 0, upTicks = 0, clientTicks = 0, exitTicks = 0;
+        for (var i = 0; i < repeat; i++)
+        {
+            var c0 = ProcStats.CpuTicks(clientPids);
+            var e0 = ProcStats.CpuTicks(exitPids);
+            downs.Add(bytes / 1e6 / await DownloadAsync(proxy, host, port, bytes, ct).ConfigureAwait(false));
+            var c1 = ProcStats.CpuTicks(clientPids);
+            var e1 = ProcStats.CpuTicks(exitPids);
+            ups.Add(bytes / 1e6 / await UploadAsync(proxy, host, port, bytes, ct).ConfigureAwait(false));
+            var c2 = ProcStats.CpuTicks(clientPids);
+            var e2 = ProcStats.CpuTicks(exitPids);
+            downTicks += c1 - c0 + e1 - e0;
+            upTicks += c2 - c1 + e2 - e1;
+            clientTicks += c2 - c0;
+            exitTicks += e2 - e0;
+        }
 
         double Sec(long ticks) => (double)ticks / tck;
-        var gb = 2.0 * bytes / 1e9;
-        var clientCpu = Sec(c2 - c0);
-        var exitCpu = Sec(e2 - e0);
+        downs.Sort();
+        ups.Sort();
+        var gb = 2.0 * repeat * bytes / 1e9;
         Console.WriteLine(
-            $"RESULT bytes={bytes} down_s={F(down)} up_s={F(up)} down_mbps={F(bytes / 1e6 / down, 1)} up_mbps={F(bytes / 1e6 / up, 1)} " +
-            $"client_cpu_s={F(clientCpu, 2)} exit_cpu_s={F(exitCpu, 2)} " +
-            $"down_cpu_s={F(Sec(c1 - c0 + e1 - e0), 2)} up_cpu_s={F(Sec(c2 - c1 + e2 - e1), 2)} " +
-            $"cpu_s_per_gb={F((clientCpu + exitCpu) / gb, 2)}");
+            $"RESULT bytes={bytes} repeat={repeat} down_mbps={F(Median(downs), 1)} up_mbps={F(Median(ups), 1)} " +
+            $"down_range={F(downs[0], 0)}-{F(downs[^1], 0)} up_range={F(ups[0], 0)}-{F(ups[^1], 0)} " +
+            $"client_cpu_s={F(Sec(clientTicks), 2)} exit_cpu_s={F(Sec(exitTicks), 2)} " +
+            $"down_cpu_s={F(Sec(downTicks), 2)} up_cpu_s={F(Sec(upTicks), 2)} " +
+            $"cpu_s_per_gb={F(Sec(clientTicks + exitTicks) / gb, 2)}");
         return 0;
     }
+
+    private static double Median(List<double> sorted) =>
+        sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
 
     /// <summary>GET /bytes/n on a fresh SOCKS connection; seconds from sending the request to the last byte.</summary>
     private static async ValueTask<double> DownloadAsync(IPEndPoint? proxy, string host, int port, long bytes, CancellationToken ct)

@@ -6,7 +6,7 @@ internal static class Program
         usage: socksload <command> [--option value ...]
           origin     [--listen 127.0.0.1:0]                       HTTP/1.1 origin: GET /bytes/<n>, POST /upload
           freeport   [--count 1]                                  print free loopback TCP ports
-          bulk       --socks ip:port --target host:port --bytes N [--warmup-bytes N] [--client-pids a,b] [--exit-pids c] [--clk-tck 100]
+          bulk       --socks ip:port --target host:port --bytes N [--repeat 1] [--warmup-bytes N] [--client-pids a,b] [--exit-pids c] [--clk-tck 100]
           latency    --socks ip:port --target host:port [--iter 1000] [--warmup 100] [--path /bytes/16]
           concurrent --socks ip:port --target host:port [--conns 1000] [--bytes 1048576] [--exit-pids c] [--client-pids a] [--timeout-s 120]
         `--socks direct` skips the proxy (baseline of origin + load tool alone; target must be an IPv4 literal).
