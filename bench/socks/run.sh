@@ -22,6 +22,8 @@
 #   PROXIES ("direct microsocks ssh shadowsocks bethrou"; direct = no proxy, the ceiling of origin + load tool)
 #   BETHROU_BIN (default: build src/Bethrou.Cli in Release and use src/Bethrou.Cli/bin/Release/net10.0/bethrou)
 #   BETHROU_NODE_ARGS / BETHROU_CLIENT_ARGS  extra arguments for `bethrou node` / `bethrou client`
+#                  (default "--log-level warn" when the command has that option: no per-connection log lines, like
+#                  ss-local/ss-server without -v and sshd at LogLevel ERROR)
 #   SKIP_BUILD=1   do not build SocksLoad / bethrou (use existing binaries)
 #   RESULTS_OUT    also write the markdown report to this file
 # Exit status: 0 when every selected proxy was measured without failures, 1 otherwise.
@@ -297,6 +299,10 @@ prepare_bethrou() {
   for opt in --key --node --listen; do
     grep -q -- "$opt" "$WORK/bethrou-client-help.txt" || { BETHROU_WHY="skipped: bethrou binary not ready (\`bethrou client\` has no $opt)"; return 1; }
   done
+  BETHROU_LOGOPT_NODE=""
+  BETHROU_LOGOPT_CLIENT=""
+  grep -q -- --log-level "$WORK/bethrou-node-help.txt" && BETHROU_LOGOPT_NODE="--log-level warn"
+  grep -q -- --log-level "$WORK/bethrou-client-help.txt" && BETHROU_LOGOPT_CLIENT="--log-level warn"
   BETHROU_READY=yes
 }
 
@@ -313,7 +319,7 @@ start_bethrou() {
   fi
   # shellcheck disable=SC2086
   start bethrou-node env BETHROU_STATE_DIR="$d/state-node" "$BETHROU_BIN" node --key "$d/network.key" --listen /ip4/127.0.0.1/tcp/0 \
-    --identity "$d/node.key" --allow-private ${BETHROU_NODE_ARGS:-}
+    --identity "$d/node.key" --allow-private ${BETHROU_NODE_ARGS-$BETHROU_LOGOPT_NODE}
   local node_pid=$PID
   PROXY_PIDS="$node_pid"
   for _ in $(seq 1 400); do
@@ -326,7 +332,7 @@ start_bethrou() {
   SOCKS_PORT=$(free_ports 1)
   # shellcheck disable=SC2086
   start bethrou-client env BETHROU_STATE_DIR="$d/state-client" "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
-    --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS:-}
+    --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS-$BETHROU_LOGOPT_CLIENT}
   PROXY_PIDS="$PID $node_pid"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$node_pid"
@@ -346,6 +352,15 @@ measure() {
     socks="127.0.0.1:$SOCKS_PORT"
     curl_proxy=(--socks5-hostname "$socks")
   fi
+
+  # 0. readiness: the whole path works (a tiny GET through the proxy succeeds; retried for up to 30 s)
+  out=$(timeout -k 5 45 "$SOCKSLOAD" probe --socks "$socks" --target "$TARGET" --timeout-s 30 2>>"$WORK/$p-load.log" | grep '^RESULT')
+  if [ -z "$(kv "$out" ready_s)" ]; then
+    FAIL[$p]="failed: proxy path not working: $(kv "$out" failed)"
+    return 1
+  fi
+  set_r "$p" ready_s "$(kv "$out" ready_s)"
+  [ "$(kv "$out" attempts)" = "1" ] || add_note "$p" "first request through the proxy succeeded only after $(kv "$out" ready_s) s ($(kv "$out" attempts) attempts)"
 
   # 1. the same client as a real user: curl through SOCKS5 (proxy resolves the name), one download and one upload
   log "$p: curl sanity run"

@@ -217,6 +217,44 @@ internal static class Measure
         return 0;
     }
 
+    /// <summary>
+    /// Readiness: repeats a tiny GET through the proxy (every 100 ms) until one succeeds or the timeout passes.
+    /// A proxy that listens before its tunnel is up (bethrou client before its exit is connected) fails the first
+    /// requests; the measurements start only once the whole path works.
+    /// </summary>
+    public static async Task<int> ProbeAsync(Args args)
+    {
+        var proxy = ParseProxy(args);
+        var (host, port) = Endpoints.ParseHostPort(args.Str("target"), "--target");
+        var timeout = args.Int("timeout-s", 30);
+        args.EnsureAllUsed();
+        var request = Encoding.ASCII.GetBytes($"GET /bytes/16 HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        var start = Stopwatch.GetTimestamp();
+        var attempts = 0;
+        string? lastError = null;
+        while (Stopwatch.GetElapsedTime(start).TotalSeconds < timeout)
+        {
+            attempts++;
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                var (socket, reader) = await OpenAsync(proxy, host, port, 4096, cts.Token).ConfigureAwait(false);
+                using var _ = socket;
+                await socket.SendAsync(request, SocketFlags.None, cts.Token).ConfigureAwait(false);
+                await ReadResponseBodyAsync(reader, 16, cts.Token).ConfigureAwait(false);
+                Console.WriteLine($"RESULT ready_s={F(Stopwatch.GetElapsedTime(start).TotalSeconds)} attempts={attempts}");
+                return 0;
+            }
+            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+            {
+                lastError = e is OperationCanceledException ? "attempt timed out after 5 s" : $"{e.GetType().Name}: {e.Message}";
+            }
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+        Console.WriteLine($"RESULT failed=\"not ready after {timeout} s and {attempts} attempts; last error: {lastError?.Replace('"', '\'')}\"");
+        return 1;
+    }
+
     /// <summary>Nearest-rank percentile of sorted values.</summary>
     private static double Percentile(List<double> sorted, double p)
     {

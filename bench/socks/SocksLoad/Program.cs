@@ -9,6 +9,7 @@ internal static class Program
           bulk       --socks ip:port --target host:port --bytes N [--repeat 1] [--warmup-bytes N] [--client-pids a,b] [--exit-pids c] [--clk-tck 100]
           latency    --socks ip:port --target host:port [--iter 1000] [--warmup 100] [--path /bytes/16]
           concurrent --socks ip:port --target host:port [--conns 1000] [--bytes 1048576] [--exit-pids c] [--client-pids a] [--timeout-s 120]
+          probe      --socks ip:port --target host:port [--timeout-s 30]   retry a tiny GET until the path works
         `--socks direct` skips the proxy (baseline of origin + load tool alone; target must be an IPv4 literal).
         Measurements print one `RESULT key=value ...` line on stdout.
         """;
@@ -30,6 +31,7 @@ internal static class Program
                 "bulk" => await Measure.BulkAsync(a).ConfigureAwait(false),
                 "latency" => await Measure.LatencyAsync(a).ConfigureAwait(false),
                 "concurrent" => await Measure.ConcurrentAsync(a).ConfigureAwait(false),
+                "probe" => await Measure.ProbeAsync(a).ConfigureAwait(false),
                 _ => throw new UsageException($"unknown command `{args[0]}`"),
             };
         }
