@@ -6,18 +6,18 @@
 #
 # Measures per proxy:
 #   - single-stream download and upload of BYTES_GIB GiB through SOCKS5 (MB/s, 1 MB = 10^6 bytes), median of
-#     BULK_REPEAT transfers each way;
+#     ROUNDS transfers each way, interleaved across the proxies (all proxies run at once);
 #   - CPU-seconds per GB moved (10^9 bytes, download + upload) of the proxy processes: client + exit, process trees
 #     (utime+stime+cutime+cstime from /proc/<pid>/stat before and after the transfers);
 #   - SOCKS connect to first response byte of a tiny GET, new SOCKS connection each time (LAT_ITER iterations after
-#     LAT_WARMUP): median, p90, p99;
+#     LAT_WARMUP, split over the ROUNDS rounds): median, p90, p99;
 #   - CONC simultaneous connections each fetching CONC_BYTES: total wall time, errors, peak RSS of the exit side
 #     (summed VmRSS of the exit process tree, sampled every 20 ms during the run).
 #
 # Usage: bench/socks/run.sh            (full sizes; run bench/socks/setup.sh once before)
 #        QUICK=1 bench/socks/run.sh    (small sizes, smoke run)
 # Environment:
-#   BYTES_GIB (1)  BULK_REPEAT (3: median of 3 downloads and of 3 uploads)  LAT_ITER (1000)  LAT_WARMUP (100)
+#   BYTES_GIB (1)  ROUNDS (3: interleaved rounds; median of 3 downloads and of 3 uploads)  LAT_ITER (1000)  LAT_WARMUP (100)
 #   CONC (1000)  CONC_BYTES (1048576)  CURL_MIB (64)
 #   PROXIES ("direct microsocks ssh shadowsocks bethrou"; direct = no proxy, the ceiling of origin + load tool)
 #   BETHROU_BIN (default: build src/Bethrou.Cli in Release and use src/Bethrou.Cli/bin/Release/net10.0/bethrou)
@@ -39,7 +39,7 @@ if [ "$QUICK" = "1" ]; then
   LAT_WARMUP=${LAT_WARMUP:-20}
   CONC=${CONC:-50}
   CURL_MIB=${CURL_MIB:-8}
-  BULK_REPEAT=${BULK_REPEAT:-1}
+  ROUNDS=${ROUNDS:-1}
 fi
 BYTES_GIB=${BYTES_GIB:-1}
 LAT_ITER=${LAT_ITER:-1000}
@@ -47,7 +47,7 @@ LAT_WARMUP=${LAT_WARMUP:-100}
 CONC=${CONC:-1000}
 CONC_BYTES=${CONC_BYTES:-1048576}
 CURL_MIB=${CURL_MIB:-64}
-BULK_REPEAT=${BULK_REPEAT:-3}
+ROUNDS=${ROUNDS:-3}
 PROXIES=${PROXIES:-"direct microsocks ssh shadowsocks bethrou"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BULK_BYTES=$(awk -v g="$BYTES_GIB" 'BEGIN { printf "%d", g * 1073741824 }')
@@ -341,19 +341,31 @@ start_bethrou() {
 }
 
 # ---------------------------------------------------------------- measurements
+# All proxies run at the same time (idle ones cost nothing); the bulk transfers and the latency iterations are
+# interleaved in ROUNDS rounds (A B C D, B C D A, ...) so that load from other work on the machine spreads over all
+# proxies alike instead of favouring whichever ran in a quiet minute. The concurrent run is one shot per proxy.
 csv() { echo "$1" | tr ' ' ','; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+range() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR) printf "%.0f-%.0f", lo, hi }'; }
+fsum() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN { printf "%.2f", a + b }'; }
 
-measure() {
-  local p=$1 out rc t socks curl_proxy=()
-  local pids_opt=(--client-pids "$(csv "$CLIENT_PIDS")" --exit-pids "$(csv "$EXIT_PIDS")")
-  if [ "$SOCKS_PORT" = direct ]; then
-    socks=direct
-  else
-    socks="127.0.0.1:$SOCKS_PORT"
-    curl_proxy=(--socks5-hostname "$socks")
-  fi
+declare -A PX_SOCKS=() PX_CLIENT=() PX_EXIT=() PX_PIDS=()
+ACTIVE=()
 
-  # 0. readiness: the whole path works (a tiny GET through the proxy succeeds; retried for up to 30 s)
+socks_of() { if [ "${PX_SOCKS[$1]}" = direct ]; then echo direct; else echo "127.0.0.1:${PX_SOCKS[$1]}"; fi; }
+# sets PIDS_OPT to the --client-pids/--exit-pids arguments of proxy $1 (options with empty lists left out)
+pids_opt_of() {
+  PIDS_OPT=()
+  [ -z "${PX_CLIENT[$1]:-}" ] || PIDS_OPT+=(--client-pids "$(csv "${PX_CLIENT[$1]}")")
+  [ -z "${PX_EXIT[$1]:-}" ] || PIDS_OPT+=(--exit-pids "$(csv "${PX_EXIT[$1]}")")
+}
+
+# readiness + one real curl download and upload through the proxy
+check() {
+  local p=$1 out socks curl_proxy=()
+  socks=$(socks_of "$p")
+  [ "$socks" = direct ] || curl_proxy=(--socks5-hostname "$socks")
+  # the whole path works (a tiny GET through the proxy succeeds; retried for up to 30 s)
   out=$(timeout -k 5 45 "$SOCKSLOAD" probe --socks "$socks" --target "$TARGET" --timeout-s 30 2>>"$WORK/$p-load.log" | grep '^RESULT')
   if [ -z "$(kv "$out" ready_s)" ]; then
     FAIL[$p]="failed: proxy path not working: $(kv "$out" failed)"
@@ -361,8 +373,7 @@ measure() {
   fi
   set_r "$p" ready_s "$(kv "$out" ready_s)"
   [ "$(kv "$out" attempts)" = "1" ] || add_note "$p" "first request through the proxy succeeded only after $(kv "$out" ready_s) s ($(kv "$out" attempts) attempts)"
-
-  # 1. the same client as a real user: curl through SOCKS5 (proxy resolves the name), one download and one upload
+  # the same client as a real user: curl through SOCKS5 (the proxy resolves the name)
   log "$p: curl sanity run"
   out=$(curl -sS --max-time 120 "${curl_proxy[@]}" -o /dev/null \
     -w '%{http_code} %{size_download} %{speed_download}' "http://$TARGET/bytes/$((CURL_MIB * 1048576))" 2>&1)
@@ -378,37 +389,71 @@ measure() {
     return 1
   fi
   set_r "$p" curl_up_mbps "$(echo "$out" | awk '{ printf "%.1f", $2 / 1e6 }')"
+}
 
-  # 2. single-stream bulk transfer + CPU of the proxy processes
-  log "$p: bulk download + upload of $BYTES_GIB GiB, $BULK_REPEAT times"
-  t=$((60 + BULK_REPEAT * BULK_BYTES / 10000000))
-  out=$(timeout -k 10 $((t + 30)) "$SOCKSLOAD" bulk --socks "$socks" --target "$TARGET" --bytes "$BULK_BYTES" --repeat "$BULK_REPEAT" \
-    --clk-tck "$CLK_TCK" --timeout-s "$t" "${pids_opt[@]}" 2>>"$WORK/$p-load.log" | grep '^RESULT')
-  echo "bulk: $out" >>"$WORK/$p-load.log"
-  if [ -n "$(kv "$out" down_mbps)" ]; then
-    for k in down_mbps up_mbps down_range up_range cpu_s_per_gb client_cpu_s exit_cpu_s down_cpu_s up_cpu_s; do set_r "$p" "$k" "$(kv "$out" "$k")"; done
-  else
+# one single-stream download + upload; accumulates MB/s lists and CPU seconds
+bulk_once() {
+  local p=$1 round=$2 out t warm=0
+  [ -z "$(get_r "$p" bulk_failed)" ] || return 0
+  [ "$round" = 1 ] && warm=$((32 * 1048576))
+  t=$((60 + BULK_BYTES / 10000000))
+  pids_opt_of "$p"
+  out=$(timeout -k 10 $((t + 30)) "$SOCKSLOAD" bulk --socks "$(socks_of "$p")" --target "$TARGET" --bytes "$BULK_BYTES" \
+    --warmup-bytes "$warm" --clk-tck "$CLK_TCK" --timeout-s "$t" "${PIDS_OPT[@]}" 2>>"$WORK/$p-load.log" | grep '^RESULT')
+  echo "bulk round $round: $out" >>"$WORK/$p-load.log"
+  if [ -z "$(kv "$out" down_mbps)" ]; then
     set_r "$p" bulk_failed "$(kv "$out" failed)"
-    add_note "$p" "bulk failed: $(kv "$out" failed)"
+    add_note "$p" "bulk round $round failed: $(kv "$out" failed)"
+    return 0
   fi
+  set_r "$p" down_list "$(get_r "$p" down_list) $(kv "$out" down_mbps)"
+  set_r "$p" up_list "$(get_r "$p" up_list) $(kv "$out" up_mbps)"
+  for k in client_cpu_s exit_cpu_s down_cpu_s up_cpu_s; do set_r "$p" "$k" "$(fsum "$(get_r "$p" "$k")" "$(kv "$out" "$k")")"; done
+  set_r "$p" bulk_rounds $(($(get_r "$p" bulk_rounds || true) + 1))
+}
 
-  # 3. connect to first byte
-  log "$p: connect->first byte, $LAT_ITER iterations"
-  out=$(timeout -k 10 900 "$SOCKSLOAD" latency --socks "$socks" --target "$TARGET" --iter "$LAT_ITER" \
-    --warmup "$LAT_WARMUP" --timeout-s 870 2>>"$WORK/$p-load.log" | grep '^RESULT')
-  echo "latency: $out" >>"$WORK/$p-load.log"
-  if [ -n "$(kv "$out" median_ms)" ]; then
-    for k in median_ms p90_ms p99_ms max_ms mean_ms errors; do set_r "$p" "lat_$k" "$(kv "$out" "$k")"; done
-    [ "$(kv "$out" errors)" = "0" ] || add_note "$p" "latency errors: $(kv "$out" errors) ($(kv "$out" first_error))"
-  else
+bulk_summary() {
+  local p=$1 n
+  n=$(get_r "$p" bulk_rounds)
+  [ -n "$n" ] && [ -z "$(get_r "$p" bulk_failed)" ] || return 0
+  set_r "$p" down_mbps "$(get_r "$p" down_list | median)"
+  set_r "$p" up_mbps "$(get_r "$p" up_list | median)"
+  set_r "$p" down_range "$(get_r "$p" down_list | range)"
+  set_r "$p" up_range "$(get_r "$p" up_list | range)"
+  set_r "$p" cpu_s_per_gb "$(awk -v c="$(get_r "$p" client_cpu_s)" -v e="$(get_r "$p" exit_cpu_s)" -v b="$BULK_BYTES" -v n="$n" \
+    'BEGIN { printf "%.2f", (c + e) / (2 * b * n / 1e9) }')"
+}
+
+lat_once() {
+  local p=$1 round=$2 iter warm out
+  [ -z "$(get_r "$p" lat_failed)" ] || return 0
+  iter=$(((LAT_ITER + ROUNDS - 1) / ROUNDS))
+  if [ "$round" = 1 ]; then warm=$LAT_WARMUP; else warm=10; fi
+  out=$(timeout -k 10 900 "$SOCKSLOAD" latency --socks "$(socks_of "$p")" --target "$TARGET" --iter "$iter" \
+    --warmup "$warm" --timeout-s 870 --samples-out "$WORK/$p-latency.txt" 2>>"$WORK/$p-load.log" | grep '^RESULT')
+  echo "latency round $round: $out" >>"$WORK/$p-load.log"
+  if [ -z "$(kv "$out" median_ms)" ]; then
     set_r "$p" lat_failed "$(kv "$out" failed)$(kv "$out" first_error)"
     add_note "$p" "latency failed: $(kv "$out" failed)$(kv "$out" first_error)"
+    return 0
   fi
+  set_r "$p" lat_errors $(($(get_r "$p" lat_errors || true) + $(kv "$out" errors)))
+  [ "$(kv "$out" errors)" = "0" ] || add_note "$p" "latency round $round errors: $(kv "$out" errors) ($(kv "$out" first_error))"
+}
 
-  # 4. concurrent connections
+lat_summary() {
+  local p=$1 out
+  [ -s "$WORK/$p-latency.txt" ] && [ -z "$(get_r "$p" lat_failed)" ] || return 0
+  out=$("$SOCKSLOAD" stats --file "$WORK/$p-latency.txt" | grep '^RESULT')
+  for k in median_ms p90_ms p99_ms max_ms mean_ms ok; do set_r "$p" "lat_$k" "$(kv "$out" "$k")"; done
+}
+
+conc_once() {
+  local p=$1 out
   log "$p: $CONC concurrent connections x $CONC_BYTES bytes"
-  out=$(timeout -k 10 300 "$SOCKSLOAD" concurrent --socks "$socks" --target "$TARGET" --conns "$CONC" \
-    --bytes "$CONC_BYTES" --timeout-s 240 "${pids_opt[@]}" 2>>"$WORK/$p-load.log" | grep '^RESULT')
+  pids_opt_of "$p"
+  out=$(timeout -k 10 300 "$SOCKSLOAD" concurrent --socks "$(socks_of "$p")" --target "$TARGET" --conns "$CONC" \
+    --bytes "$CONC_BYTES" --timeout-s 240 "${PIDS_OPT[@]}" 2>>"$WORK/$p-load.log" | grep '^RESULT')
   echo "concurrent: $out" >>"$WORK/$p-load.log"
   if [ -n "$(kv "$out" total_s)" ]; then
     for k in total_s errors conn_p50_s conn_max_s exit_peak_rss_kib exit_hwm_kib client_peak_rss_kib; do set_r "$p" "conc_$k" "$(kv "$out" "$k")"; done
@@ -417,8 +462,15 @@ measure() {
     set_r "$p" conc_failed "$(kv "$out" failed)"
     add_note "$p" "concurrent run failed: $(kv "$out" failed)"
   fi
-  return 0
 }
+
+# rotate: round r starts at the r-th proxy
+rotation() {
+  local r=$1 n=${#ACTIVE[@]} i
+  for ((i = 0; i < n; i++)); do echo "${ACTIVE[$(((i + r - 1) % n))]}"; done
+}
+
+still_active() { [ -z "${FAIL[$1]:-}" ]; }
 
 label() {
   case $1 in
@@ -433,29 +485,58 @@ label() {
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 STAT_START=$(head -n1 /proc/stat)
+
 for p in $PROXIES; do
   case $p in
     direct | microsocks | ssh | shadowsocks | bethrou) ;;
     *) FAIL[$p]="failed: unknown proxy name (use direct, microsocks, ssh, shadowsocks, bethrou)"; continue ;;
   esac
-  log "=== $(label "$p")"
+  log "starting $(label "$p")"
   SOCKS_PORT="" CLIENT_PIDS="" EXIT_PIDS="" PROXY_PIDS="" REASON=""
   if "start_$p"; then
-    measure "$p"
-    # the proxy must have survived the run
-    for pid in $PROXY_PIDS; do
-      kill -0 "$pid" 2>/dev/null || add_note "$p" "process $pid died during the run"
-    done
+    PX_SOCKS[$p]=$SOCKS_PORT PX_CLIENT[$p]=$CLIENT_PIDS PX_EXIT[$p]=$EXIT_PIDS PX_PIDS[$p]=$PROXY_PIDS
+    if check "$p"; then
+      ACTIVE+=("$p")
+      continue
+    fi
   else
     case $REASON in
       skipped:* | failed:*) FAIL[$p]=$REASON ;;
       *) FAIL[$p]="failed: $REASON" ;;
     esac
-    log "$(label "$p"): ${FAIL[$p]}"
   fi
+  log "$(label "$p"): ${FAIL[$p]}"
   # shellcheck disable=SC2086
   [ -z "$PROXY_PIDS" ] || stop_pids $PROXY_PIDS
 done
+
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in $(rotation "$r"); do
+    log "round $r/$ROUNDS: $(label "$p") single-stream download + upload of $BYTES_GIB GiB"
+    bulk_once "$p" "$r"
+  done
+done
+for ((r = 1; r <= ROUNDS; r++)); do
+  for p in $(rotation "$r"); do
+    log "round $r/$ROUNDS: $(label "$p") connect->first byte"
+    lat_once "$p" "$r"
+  done
+done
+for p in "${ACTIVE[@]}"; do
+  bulk_summary "$p"
+  lat_summary "$p"
+  conc_once "$p"
+done
+
+for p in "${ACTIVE[@]}"; do
+  # the proxy must have survived the run
+  for pid in ${PX_PIDS[$p]}; do
+    kill -0 "$pid" 2>/dev/null || add_note "$p" "process $pid died during the run"
+  done
+  # shellcheck disable=SC2086
+  [ -z "${PX_PIDS[$p]}" ] || stop_pids ${PX_PIDS[$p]}
+done
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 STAT_END=$(head -n1 /proc/stat)
 # whole-machine CPU over the run: idle and steal share (user nice system idle iowait irq softirq steal)
@@ -474,7 +555,7 @@ REPORT="$WORK/results.md"
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)," \
     "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo); load average at start $LOAD_START, at end $LOAD_END;" \
     "whole-machine CPU during the run: $CPU_SHARE (shared machine: other builds were running, so figures are noisy)."
-  echo "Sizes: single stream $BYTES_GIB GiB each way (median of $BULK_REPEAT); connect→first byte $LAT_ITER iterations after $LAT_WARMUP warm-up;" \
+  echo "Sizes: single stream $BYTES_GIB GiB each way (median of $ROUNDS rounds, interleaved across proxies); connect→first byte $(get_r "${ACTIVE[0]:-x}" lat_ok) iterations after $LAT_WARMUP warm-up, in $ROUNDS rounds;" \
     "$CONC concurrent × $CONC_BYTES bytes. MB = 10^6 bytes, GB = 10^9 bytes; CPU-s/GB counts download + upload bytes."
   echo
   echo "| proxy | download MB/s | upload MB/s | CPU-s/GB (client+exit) | connect→first byte median / p99 ms | $CONC×$(awk -v b="$CONC_BYTES" 'BEGIN { if (b == 1048576) print "1MiB"; else print b "B" }') total s (errors) | exit peak RSS MiB |"
@@ -530,7 +611,7 @@ REPORT="$WORK/results.md"
     echo "- exit peak RSS: ${rssb:-n/a} MiB (target < 150): $(awk -v r="${rssb:-}" 'BEGIN { if (r == "") print "n/a"; else if (r + 0 < 150) print "met"; else print "NOT met" }')"
   fi
   echo
-  echo "Command: QUICK=$QUICK BYTES_GIB=$BYTES_GIB BULK_REPEAT=$BULK_REPEAT LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
+  echo "Command: QUICK=$QUICK BYTES_GIB=$BYTES_GIB ROUNDS=$ROUNDS LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
 } >"$REPORT"
 
 cat "$REPORT"

@@ -172,6 +172,7 @@ internal static class Measure
         var warmup = args.Int("warmup", 100);
         var path = args.Str("path", "/bytes/16");
         var timeout = args.Int("timeout-s", 600);
+        var samplesOut = args.Str("samples-out", "");
         args.EnsureAllUsed();
         var ct = Deadline(timeout);
         var request = Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
@@ -204,16 +205,51 @@ internal static class Measure
                 firstError ??= $"{e.GetType().Name}: {e.Message}";
             }
         }
+        if (samplesOut.Length > 0)
+        {
+            // raw samples, appended, so runs split into rounds can be summarised together (`stats`)
+            await File.AppendAllLinesAsync(samplesOut, samples.Select(v => F(v, 4)), CancellationToken.None).ConfigureAwait(false);
+        }
         if (samples.Count == 0)
         {
             Console.WriteLine($"RESULT ok=0 errors={errors} first_error=\"{firstError}\"");
             return 1;
         }
+        Console.WriteLine($"RESULT ok={samples.Count} errors={errors} {Summary(samples)}" + (firstError is null ? "" : $" first_error=\"{firstError}\""));
+        return 0;
+    }
+
+    private static string Summary(List<double> samples)
+    {
         samples.Sort();
-        Console.WriteLine(
-            $"RESULT ok={samples.Count} errors={errors} median_ms={F(Percentile(samples, 50))} p90_ms={F(Percentile(samples, 90))} " +
-            $"p99_ms={F(Percentile(samples, 99))} max_ms={F(samples[^1])} mean_ms={F(samples.Average())}" +
-            (firstError is null ? "" : $" first_error=\"{firstError}\""));
+        return $"median_ms={F(Percentile(samples, 50))} p90_ms={F(Percentile(samples, 90))} p99_ms={F(Percentile(samples, 99))} " +
+            $"max_ms={F(samples[^1])} mean_ms={F(samples.Average())}";
+    }
+
+    /// <summary>Summarises a file of latency samples (one value in ms per line) written with `--samples-out`.</summary>
+    public static int Stats(Args args)
+    {
+        var file = args.Str("file");
+        args.EnsureAllUsed();
+        var samples = new List<double>();
+        foreach (var line in File.ReadLines(file))
+        {
+            if (line.Length == 0)
+            {
+                continue;
+            }
+            if (!double.TryParse(line, NumberStyles.Float, CultureInfo.InvariantCulture, out var v))
+            {
+                throw new UsageException($"{file}: `{line}` is not a number");
+            }
+            samples.Add(v);
+        }
+        if (samples.Count == 0)
+        {
+            Console.WriteLine($"RESULT failed=\"no samples in {file}\"");
+            return 1;
+        }
+        Console.WriteLine($"RESULT ok={samples.Count} {Summary(samples)}");
         return 0;
     }
 
