@@ -427,7 +427,7 @@ bulk_summary() {
 lat_once() {
   local p=$1 round=$2 iter warm out
   [ -z "$(get_r "$p" lat_failed)" ] || return 0
-  iter=$(((LAT_ITER + ROUNDS - 1) / ROUNDS))
+  iter=$((LAT_ITER / ROUNDS + (round <= LAT_ITER % ROUNDS ? 1 : 0)))
   if [ "$round" = 1 ]; then warm=$LAT_WARMUP; else warm=10; fi
   out=$(timeout -k 10 900 "$SOCKSLOAD" latency --socks "$(socks_of "$p")" --target "$TARGET" --iter "$iter" \
     --warmup "$warm" --timeout-s 870 --samples-out "$WORK/$p-latency.txt" 2>>"$WORK/$p-load.log" | grep '^RESULT')
