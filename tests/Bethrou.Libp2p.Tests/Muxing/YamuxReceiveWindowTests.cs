@@ -15,6 +15,7 @@ public class YamuxReceiveWindowTests
         var window = new YamuxReceiveWindow(Initial, time.GetTimestamp());
         Assert.True(window.TryReceive((uint)Initial));
         Assert.Equal(0, window.Credit);
+        time.Advance(YamuxReceiveWindow.FallbackGrowthInterval); // too slow for growth without an RTT
         Assert.Equal(0, window.OnConsumed(Initial / 2 - 1, time.GetTimestamp(), TimeSpan.Zero, Max, time));
         Assert.Equal(Initial / 2, window.OnConsumed(1, time.GetTimestamp(), TimeSpan.Zero, Max, time));
         Assert.Equal(Initial / 2, window.Credit);
@@ -52,19 +53,41 @@ public class YamuxReceiveWindowTests
     }
 
     [Fact]
-    public void DoesNotGrowWhenSlowOrRttUnknown()
+    public void DoesNotGrowWhenSlow()
     {
         var time = new FakeTimeProvider();
         var window = new YamuxReceiveWindow(Initial, time.GetTimestamp());
         Assert.True(window.TryReceive((uint)Initial));
-        time.Advance(TimeSpan.FromMilliseconds(1));
-        window.OnConsumed(Initial, time.GetTimestamp(), TimeSpan.Zero, Max, time);
-        Assert.Equal(Initial, window.Target);
-
-        Assert.True(window.TryReceive((uint)Initial));
         time.Advance(TimeSpan.FromMilliseconds(200)); // 4×RTT = 200 ms: not less
         window.OnConsumed(Initial, time.GetTimestamp(), TimeSpan.FromMilliseconds(50), Max, time);
         Assert.Equal(Initial, window.Target);
+    }
+
+    [Fact]
+    public void WithoutRttGrowsOnlyWhenTheWindowWasUsedUpQuickly()
+    {
+        var time = new FakeTimeProvider();
+        var window = new YamuxReceiveWindow(Initial, time.GetTimestamp());
+
+        // Half the window used, consumed fast: the peer was never blocked, no growth.
+        Assert.True(window.TryReceive((uint)Initial / 2));
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(Initial / 2, window.OnConsumed(Initial / 2, time.GetTimestamp(), TimeSpan.Zero, Max, time));
+        Assert.Equal(Initial, window.Target);
+
+        // The whole credit used up within 40 ms: the window doubles.
+        Assert.True(window.TryReceive((uint)window.Credit));
+        Assert.True(window.Exhausted);
+        time.Advance(TimeSpan.FromMilliseconds(39));
+        Assert.Equal(Initial * 2, window.OnConsumed(Initial, time.GetTimestamp(), TimeSpan.Zero, Max, time));
+        Assert.Equal(Initial * 2, window.Target);
+        Assert.False(window.Exhausted);
+
+        // Used up, but slowly: no growth.
+        Assert.True(window.TryReceive((uint)window.Credit));
+        time.Advance(TimeSpan.FromMilliseconds(40));
+        window.OnConsumed(Initial * 2, time.GetTimestamp(), TimeSpan.Zero, Max, time);
+        Assert.Equal(Initial * 2, window.Target);
     }
 
     [Fact]

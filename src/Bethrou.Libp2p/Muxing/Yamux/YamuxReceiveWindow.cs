@@ -22,6 +22,13 @@ internal struct YamuxReceiveWindow
 
     public long LastUpdateTimestamp { get; private set; }
 
+    /// <summary>Without an RTT measurement, a window the peer used up completely within this long after the previous
+    /// update counts as too small (the RTT is assumed to be 10 ms).</summary>
+    public static readonly TimeSpan FallbackGrowthInterval = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>The peer's credit reached zero since the last update (it was blocked on our window).</summary>
+    public bool Exhausted { get; private set; }
+
     /// <summary>Accounts for a Data frame; false when it exceeds the credit (a protocol error).</summary>
     public bool TryReceive(uint length)
     {
@@ -31,6 +38,10 @@ internal struct YamuxReceiveWindow
         }
         Credit -= length;
         Unread += length;
+        if (Credit == 0)
+        {
+            Exhausted = true;
+        }
         return true;
     }
 
@@ -38,9 +49,10 @@ internal struct YamuxReceiveWindow
     public void Forget(long count) => Unread -= count;
 
     /// <summary>The application consumed <paramref name="count"/> bytes. Returns the window delta to send now
-    /// (0 while less than half the target is waiting to be granted). When the previous update is less than 4×RTT
-    /// old, the target doubles up to <paramref name="maxWindow"/> (go-yamux auto-tuning); a zero RTT (not measured
-    /// yet) disables growth.</summary>
+    /// (0 while less than half the target is waiting to be granted). Auto-tuning doubles the target, up to
+    /// <paramref name="maxWindow"/>, when the previous update is less than 4×RTT old (go-yamux's rule). While no RTT
+    /// is known (<paramref name="rtt"/> zero) it doubles when the peer used the whole window up and the previous update
+    /// is less than <see cref="FallbackGrowthInterval"/> old.</summary>
     public long OnConsumed(long count, long nowTimestamp, TimeSpan rtt, long maxWindow, TimeProvider time)
     {
         Unread -= count;
@@ -49,13 +61,20 @@ internal struct YamuxReceiveWindow
         {
             return 0;
         }
-        if (rtt > TimeSpan.Zero && Target < maxWindow
-            && time.GetElapsedTime(LastUpdateTimestamp, nowTimestamp) < rtt * 4)
+        if (Target < maxWindow)
         {
-            Target = Math.Min(Target * 2, maxWindow);
-            grant = Target - Credit - Unread;
+            var sinceUpdate = time.GetElapsedTime(LastUpdateTimestamp, nowTimestamp);
+            var grow = rtt > TimeSpan.Zero
+                ? sinceUpdate < rtt * 4
+                : Exhausted && sinceUpdate < FallbackGrowthInterval;
+            if (grow)
+            {
+                Target = Math.Min(Target * 2, maxWindow);
+                grant = Target - Credit - Unread;
+            }
         }
         LastUpdateTimestamp = nowTimestamp;
+        Exhausted = false;
         Credit += grant;
         return grant;
     }

@@ -192,12 +192,6 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         }
     }
 
-    internal void OnAck()
-    {
-        // Nothing to track beyond the ACK itself: go counts unacknowledged streams against the backlog, we do not
-        // block OpenStreamAsync on it.
-    }
-
     /// <summary>Read loop: WindowUpdate delta from the peer.</summary>
     internal void AddSendWindow(uint delta)
     {
