@@ -23,8 +23,8 @@ internal static class NodeCommand
         var allowPrivate = new Option<bool?>("--allow-private") { Description = "Allow destinations in loopback, private and other internal ranges (labs and tests)." };
         var denyPort = new Option<int[]>("--deny-port") { Description = "Refuse this destination port (repeatable)." };
         var allowPeer = new Option<string[]>("--allow-peer") { Description = "Only serve this client peer id (repeatable; default: every peer holding the network key)." };
-        var maxStreams = new Option<int?>("--max-streams") { Description = "Concurrent tunnels, all clients together (default 1024)." };
-        var maxStreamsPerPeer = new Option<int?>("--max-streams-per-peer") { Description = "Concurrent tunnels per client (default 256)." };
+        var maxStreams = new Option<int?>("--max-streams") { Description = "Concurrent tunnels, all clients together (default 8192)." };
+        var maxStreamsPerPeer = new Option<int?>("--max-streams-per-peer") { Description = "Concurrent tunnels per client (default 2048)." };
         var dialTimeout = new Option<string?>("--dial-timeout") { Description = "Destination connect timeout (Go duration, default 10s)." };
         var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, info, warn or error." };
         var logFormat = new Option<string?>("--log-format") { Description = "text or json." };

@@ -446,6 +446,22 @@ public sealed class Libp2pHost : IAsyncDisposable
         return new StreamContext(conn, stream, protocol);
     }
 
+    /// <summary>
+    /// Opens a stream and writes the multistream header and proposal without waiting for the answer (go's lazy select):
+    /// the caller writes its first bytes, flushes once, and must call
+    /// <see cref="MultistreamSelect.ReadLazyAnswerAsync"/> on <see cref="StreamContext.Input"/> before reading.
+    /// </summary>
+    public async ValueTask<StreamContext> NewStreamLazyAsync(Libp2pConnection conn, string protocol, CancellationToken ct = default)
+    {
+        var stream = await conn.Session.OpenStreamAsync(ct).ConfigureAwait(false);
+        MultistreamSelect.WriteLazyProposal(stream.Output, protocol);
+        return new StreamContext(conn, stream, protocol);
+    }
+
+    /// <summary>True when identify said the peer accepts <paramref name="protocol"/> (lazy select is then safe).</summary>
+    public bool PeerSupports(PeerId peer, string protocol) =>
+        PeerStore.TryGet(peer)?.Protocols.Contains(protocol, StringComparer.Ordinal) == true;
+
     /// <summary>Measures round-trip time with /ipfs/ping/1.0.0.</summary>
     public async ValueTask<TimeSpan> PingAsync(PeerId peer, CancellationToken ct = default)
     {

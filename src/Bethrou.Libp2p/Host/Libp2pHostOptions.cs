@@ -34,7 +34,9 @@ public sealed class Libp2pHostOptions
     /// <summary>Upgrades running at once for inbound connections (bounds the cost of a flood of handshakes).</summary>
     public int MaxPendingInboundUpgrades { get; set; } = 64;
 
-    public YamuxOptions Yamux { get; set; } = new();
+    /// <summary>Muxer settings. Stream limits are above js-libp2p's 1000 because an exit carries one stream per proxied
+    /// connection; the app layer (exit limits) bounds them more precisely.</summary>
+    public YamuxOptions Yamux { get; set; } = new() { MaxInboundStreams = 8192, MaxOutboundStreams = 8192, AcceptBacklog = 1024 };
 
     /// <summary>Every problem at once (empty when valid).</summary>
     public IReadOnlyList<string> Validate()

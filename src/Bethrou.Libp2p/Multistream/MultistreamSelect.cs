@@ -70,6 +70,37 @@ public static class MultistreamSelect
         }
     }
 
+    /// <summary>Lazy ("optimistic") select, like go's lazy client: writes the header and the one proposal without
+    /// flushing, so the caller's first application bytes go out in the same packet. Use only when the remote is known to
+    /// speak the protocol (from identify); then call <see cref="ReadLazyAnswerAsync"/> before reading.</summary>
+    public static void WriteLazyProposal(PipeWriter output, string protocol)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        MultistreamMessage.Write(output, ProtocolId);
+        MultistreamMessage.Write(output, protocol);
+    }
+
+    /// <summary>Reads the remote's header and its answer to a lazy proposal.</summary>
+    /// <exception cref="NegotiationFailedException">The remote refused the protocol or misbehaved.</exception>
+    public static async ValueTask ReadLazyAnswerAsync(PipeReader input, string protocol, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var header = await ReadMessageAsync(input, isHeader: true, ct).ConfigureAwait(false)
+            ?? throw new NegotiationFailedException($"multistream: the remote closed before sending the {ProtocolId} header" + WrongNetworkHint);
+        if (header != ProtocolId)
+        {
+            throw NotTheHeader(header);
+        }
+        var answer = await ReadMessageAsync(input, isHeader: false, ct).ConfigureAwait(false)
+            ?? throw new NegotiationFailedException($"multistream: the remote closed before answering the proposal '{protocol}'", [protocol]);
+        if (answer != protocol)
+        {
+            throw new NegotiationFailedException(answer == NotAvailable
+                ? $"multistream: the remote refused the protocol '{protocol}'"
+                : $"multistream: the remote answered '{MultistreamMessage.Sanitize(answer)}' to the proposal '{protocol}' (expected the echo or 'na')", [protocol]);
+        }
+    }
+
     /// <summary><see cref="SelectOneAsync(IDuplexPipe, IReadOnlyList{string}, CancellationToken)"/> bounded by
     /// <paramref name="timeout"/> on <paramref name="time"/>; running out of time is a <see cref="NegotiationFailedException"/>.</summary>
     public static async ValueTask<string> SelectOneAsync(

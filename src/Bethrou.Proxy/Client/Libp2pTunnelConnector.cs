@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
+using Bethrou.Libp2p.Multistream;
 using Bethrou.Proxy.Protocol;
 using Bethrou.Proxy.Routing;
 using Bethrou.Proxy.Socks5;
@@ -37,7 +38,14 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
         string? lastFailure = null;
         for (var attempt = 0; attempt < _maxAttempts; attempt++)
         {
-            var exit = _pool.Pick(tried);
+            var exit = _pool.Pick(tried) ?? _pool.Pick();
+            if (exit is null && attempt == 0 && _pool.Exits.Count > 0)
+            {
+                // Right after start (or after every exit dropped), wait a bounded time for one to come up rather than
+                // failing the application at once.
+                await _pool.WaitForHealthyAsync(1, _timeout, cancellationToken).ConfigureAwait(false);
+                exit = _pool.Pick();
+            }
             if (exit is null)
             {
                 break;
@@ -50,7 +58,9 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
             }
             lastFailure = $"exit {exit.Id}: {outcome.ExitFailure}";
             RoutingLog.Failover(_logger, exit.Id, outcome.ExitFailure!);
-            if (outcome.MarkUnhealthy)
+            // A stream that fails on a live connection (reset, refused, limit) says nothing about the exit's health;
+            // a dead connection or a silent exit does.
+            if (outcome.MarkUnhealthy && _host.GetConnection(exit.Id) is null)
             {
                 _pool.ReportFailure(exit, outcome.ExitFailure!);
             }
@@ -73,9 +83,20 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
         StreamContext? stream = null;
         try
         {
-            stream = await _host.NewStreamAsync(exit.Id, ProtocolIds.Proxy, cts.Token).ConfigureAwait(false);
+            var conn = await _host.ConnectAsync(exit.Id, cts.Token).ConfigureAwait(false);
             var request = new ProxyRequest(destination.ToHostPort(), (long)Math.Max(1, _timeout.TotalMilliseconds));
-            await ProxyStreamProtocol.WriteRequestAsync(stream.Output, request, cts.Token).ConfigureAwait(false);
+            if (_host.PeerSupports(exit.Id, ProtocolIds.Proxy))
+            {
+                // One packet out (header, proposal, request), one back (header, echo, reply): a single round trip.
+                stream = await _host.NewStreamLazyAsync(conn, ProtocolIds.Proxy, cts.Token).ConfigureAwait(false);
+                await ProxyStreamProtocol.WriteRequestAsync(stream.Output, request, cts.Token).ConfigureAwait(false);
+                await MultistreamSelect.ReadLazyAnswerAsync(stream.Input, ProtocolIds.Proxy, cts.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                stream = await _host.NewStreamAsync(conn, ProtocolIds.Proxy, cts.Token).ConfigureAwait(false);
+                await ProxyStreamProtocol.WriteRequestAsync(stream.Output, request, cts.Token).ConfigureAwait(false);
+            }
             var response = await ProxyStreamProtocol.ReadResponseAsync(stream.Input, cts.Token).ConfigureAwait(false);
             if (response.IsOk)
             {

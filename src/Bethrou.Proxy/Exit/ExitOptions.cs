@@ -7,14 +7,15 @@ namespace Bethrou.Proxy.Exit;
 /// <summary>
 /// Settings of the <c>/bethrou/proxy/1.0.0</c> exit handler.
 /// Defaults differ from Go V2 (128 global / 8 per peer / 2 min idle): a browser behind one client easily holds
-/// 100+ connections, so per peer is 256 and global 1024 (each stream costs one socket plus yamux buffers; the
-/// .NET runtime raises the soft file-descriptor limit to the hard limit at start). There is no idle timeout:
+/// 100+ connections and a download manager or a load test 1,000+, so per peer is 2048 and global 8192 (each stream
+/// costs one socket plus yamux buffers; the .NET runtime raises the soft file-descriptor limit to the hard limit at
+/// start). There is no idle timeout:
 /// a silent direction never kills a transfer.
 /// </summary>
 internal sealed class ExitOptions
 {
-    public const int DefaultMaxConcurrentStreams = 1024;
-    public const int DefaultMaxConcurrentStreamsPerPeer = 256;
+    public const int DefaultMaxConcurrentStreams = 8192;
+    public const int DefaultMaxConcurrentStreamsPerPeer = 2048;
 
     /// <summary>Open the address policy (loopback, RFC 1918, link-local, …) for labs and tests.</summary>
     public bool AllowPrivate { get; set; }

@@ -18,14 +18,14 @@ public sealed class NodeConfigLoaderTests
     {
         var c = NodeConfigLoader.Load(null, NoEnv, new NodeOverrides { KeyPath = "network.key" });
         Assert.Equal("network.key", c.KeyPath);
-        Assert.Equal("node.key", c.IdentityPath);
+        Assert.Equal(Path.Combine(StatePaths.StateDirectory(), "node.key"), c.IdentityPath);
         Assert.Equal(["/ip4/0.0.0.0/tcp/4000"], c.Listen);
         Assert.Empty(c.Announce);
         Assert.False(c.AllowPrivate);
         Assert.Empty(c.DeniedPorts);
         Assert.Null(c.AllowedPeers);
-        Assert.Equal(1024, c.MaxConcurrentStreams);
-        Assert.Equal(256, c.MaxConcurrentStreamsPerPeer);
+        Assert.Equal(8192, c.MaxConcurrentStreams);
+        Assert.Equal(2048, c.MaxConcurrentStreamsPerPeer);
         Assert.Equal(TimeSpan.FromSeconds(10), c.DialTimeout);
         var options = c.ToExitOptions();
         Assert.Empty(options.Validate());
