@@ -36,7 +36,10 @@ public static class AddressFilter
         }
         foreach (var l in listen)
         {
-            foreach (var a in AddressExpansion.Expand(l.WithoutPeerId()))
+            var bareListen = l.WithoutPeerId();
+            // Only IP wildcards expand (AddressExpansion parses the host as an IP).
+            var expanded = FirstIp(bareListen) is null ? [bareListen] : AddressExpansion.Expand(bareListen);
+            foreach (var a in expanded)
             {
                 if ((includePrivate ? !IsUnspecified(a) : IsPublic(a)) && seen.Add(a))
                 {
