@@ -28,28 +28,47 @@ public static class RedisConnections
         DiscoveryLog.Connecting(logger, endpoints, config.User ?? "(default)");
         ct.ThrowIfCancellationRequested();
         var mux = await ConnectionMultiplexer.ConnectAsync(config).ConfigureAwait(false);
-        if (mux.IsConnected)
+        // ConnectAsync (AbortOnConnectFail=false) may return while the handshake is still running: probe until the
+        // connection works, fails for a known reason, or the connect timeout passes.
+        var deadline = Environment.TickCount64 + (long)options.ConnectTimeout.TotalMilliseconds;
+        while (true)
         {
-            return mux;
-        }
-        try
-        {
-            await mux.GetDatabase().PingAsync().ConfigureAwait(false);
-            return mux;
-        }
-        catch (RedisException e) when (IsAuthenticationFailure(e))
-        {
-            await mux.DisposeAsync().ConfigureAwait(false);
-            throw new RedisDiscoveryException(
-                RedisDiscoveryFailure.AuthenticationFailed,
-                $"Redis at {endpoints} refused the credentials of user '{config.User ?? "default"}' " +
-                $"({(config.Password is null ? "no password was given" : "wrong password")}); check the discovery user and password",
-                e);
-        }
-        catch (RedisException e)
-        {
-            DiscoveryLog.Unreachable(logger, endpoints, e.GetType().Name, FirstLine(e.Message));
-            return mux;
+            if (mux.IsConnected)
+            {
+                return mux;
+            }
+            try
+            {
+                await mux.GetDatabase().PingAsync().ConfigureAwait(false);
+                return mux;
+            }
+            catch (RedisException e) when (IsAuthenticationFailure(e))
+            {
+                await mux.DisposeAsync().ConfigureAwait(false);
+                throw new RedisDiscoveryException(
+                    RedisDiscoveryFailure.AuthenticationFailed,
+                    $"Redis at {endpoints} refused the credentials of user '{config.User ?? "default"}' " +
+                    $"({(config.Password is null ? "no password was given" : "wrong password")}); check the discovery user and password",
+                    e);
+            }
+            catch (RedisException e) when (e.InnerException is not null || Environment.TickCount64 >= deadline)
+            {
+                DiscoveryLog.Unreachable(logger, endpoints, e.GetType().Name, FirstLine(e.InnerException?.Message ?? e.Message));
+                return mux;
+            }
+            catch (RedisException)
+            {
+                // Still connecting.
+            }
+            try
+            {
+                await Task.Delay(50, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                await mux.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
     }
 
