@@ -29,6 +29,8 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
 {
     private const int ReadChunk = 1000;
     private const int MaxTombstones = 100_000;
+    private const long KeyMissing = -2;
+    private const long NoExpiry = -1;
 
     private readonly RedisDiscoveryOptions _options;
     private readonly RedisConnectionFactory? _factory;
@@ -600,19 +602,19 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         {
             _checkFailures = 0;
         }
-        foreach (var read in r.Reads)
+        if (r.Checks is null)
         {
-            var keyId = read.Id;
-            if (read.Value is null)
+            foreach (var read in r.Reads)
             {
-                continue;
+                if (read.Value is not null)
+                {
+                    ApplyRecord(read.Value, read.Id, ValidFor(read.Pttl), "key " + _options.NodeKeyPrefix + read.Id, fromKey: true);
+                }
             }
-            var validFor = read.Ttl is { } ttl && ttl > TimeSpan.Zero ? ttl : TimeSpan.FromSeconds(1);
-            ApplyRecord(read.Value, keyId, validFor, "key " + _options.NodeKeyPrefix + keyId, fromKey: true);
         }
-        if (r.Checks is not null && r.Failure is null)
+        else if (r.Failure is null)
         {
-            var present = r.Reads.Where(x => x.Value is not null).Select(x => x.Id).ToHashSet();
+            var pttls = r.Reads.ToDictionary(x => x.Id, x => x.Pttl);
             foreach (var (id, seqAtCheck) in r.Checks)
             {
                 if (!_entries.TryGetValue(id, out var e))
@@ -624,13 +626,12 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
                 {
                     continue;
                 }
-                if (present.Contains(id))
+                var pttl = pttls.GetValueOrDefault(id, KeyMissing);
+                if (pttl != KeyMissing)
                 {
-                    if (e.Deadline <= Now)
-                    {
-                        // Present but unusable (rejected): look again a little later, not on every tick.
-                        e.Deadline = After(TimeSpan.FromSeconds(1));
-                    }
+                    e.Deadline = After(ValidFor(pttl));
+                    e.LastSeen = _time.GetUtcNow();
+                    Publish(e, NodeLeftReason.None);
                     continue;
                 }
                 if (e.Record.Seq != seqAtCheck)
@@ -650,6 +651,15 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
             StartScan(null);
         }
     }
+
+    /// <summary>How long a key with this PTTL is good for: its remaining time (+1 ms, so the check lands after the expiry),
+    /// a full TTL for a key without expiry, nothing for one that expired meanwhile.</summary>
+    private TimeSpan ValidFor(long pttl) => pttl switch
+    {
+        >= 0 => TimeSpan.FromMilliseconds(pttl + 1),
+        NoExpiry => _options.Ttl,
+        _ => TimeSpan.Zero,
+    };
 
     private TimeSpan RetryDelay(int failures)
     {
@@ -792,7 +802,7 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
             var reads = new List<KeyRead>(ids.Count);
             for (var i = 0; i < ids.Count; i += ReadChunk)
             {
-                reads.AddRange(await ReadAsync(ids.GetRange(i, Math.Min(ReadChunk, ids.Count - i))).ConfigureAwait(false));
+                reads.AddRange(await ReadAsync(ids.GetRange(i, Math.Min(ReadChunk, ids.Count - i)), withValues: true).ConfigureAwait(false));
             }
             DiscoveryLog.Rescanned(_logger, reads.Count, sw.ElapsedMilliseconds);
             Post(new ReadResult(reads, null, null, done));
@@ -815,7 +825,7 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     {
         try
         {
-            var reads = await ReadAsync(ids).ConfigureAwait(false);
+            var reads = await ReadAsync(ids, withValues: false).ConfigureAwait(false);
             _inbox.Writer.TryWrite(new ReadResult(reads, checks, null, null));
         }
         catch (Exception e) when (RedisNodeAnnouncer.IsRedisFailure(e))
@@ -824,34 +834,32 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         }
     }
 
-    /// <summary>GET and PTTL of each node key, pipelined in one batch (works on a cluster: each key goes to its shard).</summary>
-    private async Task<List<KeyRead>> ReadAsync(List<PeerId> ids)
+    /// <summary>
+    /// PTTL (and with <paramref name="withValues"/> GET) of each node key, pipelined in one batch; on a cluster each
+    /// command goes to its key's shard. Expiry checks need only the PTTL: content changes come as join messages.
+    /// </summary>
+    private async Task<List<KeyRead>> ReadAsync(List<PeerId> ids, bool withValues)
     {
         var batch = _connection!.GetDatabase().CreateBatch();
-        var gets = new Task<RedisValue>[ids.Count];
-        var ttls = new Task<TimeSpan?>[ids.Count];
+        var gets = withValues ? new Task<RedisValue>[ids.Count] : null;
+        var ttls = new Task<RedisResult>[ids.Count];
         for (var i = 0; i < ids.Count; i++)
         {
             RedisKey key = _options.NodeKeyPrefix + ids[i];
-            gets[i] = batch.StringGetAsync(key);
-            ttls[i] = batch.KeyTimeToLiveAsync(key);
+            if (gets is not null)
+            {
+                gets[i] = batch.StringGetAsync(key);
+            }
+            ttls[i] = batch.ExecuteAsync("PTTL", key);
         }
         batch.Execute();
-        try
-        {
-            await Task.WhenAll(gets).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Observe both halves whatever happens to the first.
-            await Task.WhenAll(ttls).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-        }
+        var all = gets is null ? Task.WhenAll(ttls) : Task.WhenAll(Task.WhenAll(gets), Task.WhenAll(ttls));
+        await all.ConfigureAwait(false);
         var result = new List<KeyRead>(ids.Count);
         for (var i = 0; i < ids.Count; i++)
         {
-            var value = gets[i].Result;
-            var ttl = ttls[i].IsCompletedSuccessfully ? ttls[i].Result : null;
-            result.Add(new KeyRead(ids[i], value.IsNull ? null : (byte[]?)value, ttl));
+            var value = gets?[i].Result ?? RedisValue.Null;
+            result.Add(new KeyRead(ids[i], value.IsNull ? null : (byte[]?)value, (long)ttls[i].Result));
         }
         return result;
     }
@@ -950,7 +958,8 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         public DateTimeOffset LastSeen { get; set; }
     }
 
-    private sealed record KeyRead(PeerId Id, byte[]? Value, TimeSpan? Ttl);
+    /// <summary>A key's value (null if not read or missing) and raw PTTL (-2 missing, -1 no expiry, else milliseconds).</summary>
+    private sealed record KeyRead(PeerId Id, byte[]? Value, long Pttl);
 
     private abstract record Work;
 
