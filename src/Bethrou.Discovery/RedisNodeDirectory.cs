@@ -347,11 +347,17 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         ttl < TimeSpan.FromMilliseconds(500) ? TimeSpan.FromMilliseconds(500) : ttl > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : ttl;
 
     /// <summary>Takes in a signed record (from a key, a join or a reply); the next key check is due after <paramref name="validFor"/>.</summary>
-    private void ApplyRecord(byte[] envelope, PeerId? expected, TimeSpan validFor, string source, bool fromKey)
+    private void ApplyRecord(byte[] envelope, PeerId? expected, TimeSpan validFor, string source, bool fromKey) =>
+        ApplyRecord(Open(envelope), expected, validFor, source, fromKey);
+
+    private Opened Open(byte[] envelope) =>
+        NodeRecords.TryOpen(envelope, _options.MaxMessageBytes, out var record, out var error) ? new Opened(record, null) : new Opened(null, error);
+
+    private void ApplyRecord(Opened opened, PeerId? expected, TimeSpan validFor, string source, bool fromKey)
     {
-        if (!NodeRecords.TryOpen(envelope, _options.MaxMessageBytes, out var record, out var error))
+        if (opened.Record is not { } record)
         {
-            DiscoveryLog.RecordRejected(_logger, source, error);
+            DiscoveryLog.RecordRejected(_logger, source, opened.Error!);
             return;
         }
         if (expected is not null && record.PeerId != expected)
@@ -606,9 +612,9 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         {
             foreach (var read in r.Reads)
             {
-                if (read.Value is not null)
+                if (read.Opened is { } opened)
                 {
-                    ApplyRecord(read.Value, read.Id, ValidFor(read.Pttl), "key " + _options.NodeKeyPrefix + read.Id, fromKey: true);
+                    ApplyRecord(opened, read.Id, ValidFor(read.Pttl), "key " + _options.NodeKeyPrefix + read.Id, fromKey: true);
                 }
             }
         }
@@ -837,12 +843,14 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     /// <summary>
     /// PTTL (and with <paramref name="withValues"/> GET) of each node key, pipelined in one batch; on a cluster each
     /// command goes to its key's shard. Expiry checks need only the PTTL: content changes come as join messages.
+    /// (StackExchange.Redis reports "missing" and "no expiry" alike as null: those few get an EXISTS to tell them apart.)
     /// </summary>
     private async Task<List<KeyRead>> ReadAsync(List<PeerId> ids, bool withValues)
     {
-        var batch = _connection!.GetDatabase().CreateBatch();
+        var db = _connection!.GetDatabase();
+        var batch = db.CreateBatch();
         var gets = withValues ? new Task<RedisValue>[ids.Count] : null;
-        var ttls = new Task<RedisResult>[ids.Count];
+        var ttls = new Task<TimeSpan?>[ids.Count];
         for (var i = 0; i < ids.Count; i++)
         {
             RedisKey key = _options.NodeKeyPrefix + ids[i];
@@ -850,16 +858,55 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
             {
                 gets[i] = batch.StringGetAsync(key);
             }
-            ttls[i] = batch.ExecuteAsync("PTTL", key);
+            ttls[i] = batch.KeyTimeToLiveAsync(key);
         }
         batch.Execute();
-        var all = gets is null ? Task.WhenAll(ttls) : Task.WhenAll(Task.WhenAll(gets), Task.WhenAll(ttls));
-        await all.ConfigureAwait(false);
+        await (gets is null ? Task.WhenAll(ttls) : Task.WhenAll(Task.WhenAll(gets), Task.WhenAll(ttls))).ConfigureAwait(false);
+
+        var pttl = new long[ids.Count];
+        List<(int Index, Task<bool> Exists)>? unknown = null;
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (ttls[i].Result is { } t)
+            {
+                pttl[i] = Math.Max(0, (long)t.TotalMilliseconds);
+            }
+            else
+            {
+                unknown ??= [];
+                unknown.Add((i, Task.FromResult(false)));
+            }
+        }
+        if (unknown is not null)
+        {
+            var confirm = db.CreateBatch();
+            for (var j = 0; j < unknown.Count; j++)
+            {
+                unknown[j] = (unknown[j].Index, confirm.KeyExistsAsync(_options.NodeKeyPrefix + ids[unknown[j].Index]));
+            }
+            confirm.Execute();
+            await Task.WhenAll(unknown.Select(u => u.Exists)).ConfigureAwait(false);
+            foreach (var (index, exists) in unknown)
+            {
+                pttl[index] = exists.Result ? NoExpiry : KeyMissing;
+            }
+        }
         var result = new List<KeyRead>(ids.Count);
         for (var i = 0; i < ids.Count; i++)
         {
             var value = gets?[i].Result ?? RedisValue.Null;
-            result.Add(new KeyRead(ids[i], value.IsNull ? null : (byte[]?)value, (long)ttls[i].Result));
+            result.Add(new KeyRead(ids[i], value.IsNull ? null : (byte[]?)value, pttl[i]));
+        }
+        if (withValues)
+        {
+            // Signature checks are the bulk of a full read: spread them over the cores, off the directory loop.
+            Parallel.For(0, result.Count, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
+            {
+                if (result[i].Value is { } v)
+                {
+                    result[i] = result[i] with { Opened = Open(v) };
+                }
+            });
         }
         return result;
     }
@@ -959,7 +1006,13 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     }
 
     /// <summary>A key's value (null if not read or missing) and raw PTTL (-2 missing, -1 no expiry, else milliseconds).</summary>
-    private sealed record KeyRead(PeerId Id, byte[]? Value, long Pttl);
+    private sealed record KeyRead(PeerId Id, byte[]? Value, long Pttl)
+    {
+        /// <summary>The value opened and verified (full reads only).</summary>
+        public Opened? Opened { get; init; }
+    }
+
+    private readonly record struct Opened(PeerRecord? Record, string? Error);
 
     private abstract record Work;
 

@@ -58,21 +58,36 @@ internal static class DiscoveryScaleBench
         Console.WriteLine($"redis memory: used_memory +{(memAfter - memBefore) / 1024.0:0} KiB for {n} nodes = {(memAfter - memBefore) / (double)n:0} B/node (record value {keyBytes} B)");
 
         // Steady state, nodes only.
-        var nodesOnly = await CommandRateAsync(server, window);
+        var (nodesOnly, nodeStats) = await CommandRateAsync(server, window);
         Console.WriteLine($"steady state, {n} nodes, no client: {nodesOnly:0.0} commands/s = {nodesOnly / n:0.000} /s per node (heartbeat {heartbeat.TotalSeconds} s)");
+        Console.WriteLine("  per command: " + Describe(nodeStats));
 
         // A new client: time until it holds the whole set (StartAsync returns after reading it).
-        sw.Restart();
-        var client = new RedisNodeDirectory(options, NullLogger.Instance);
-        await client.StartAsync();
-        var startMs = sw.Elapsed.TotalMilliseconds;
-        Console.WriteLine($"new client: holds {client.Count}/{n} nodes {startMs:0} ms after start ({(client.Count == n ? "whole set" : "INCOMPLETE")})");
-        for (var i = 0; i < 2; i++)
+        // The first one in this process includes JIT warm-up of the directory's code paths.
+        RedisNodeDirectory client = null!;
+        for (var i = 0; i < 4; i++)
         {
+            double connectMs = 0;
+            RedisConnectionFactory timedConnect = async ct =>
+            {
+                var c = Stopwatch.StartNew();
+                var mux = await RedisConnections.ConnectAsync(options, "bench-client", NullLogger.Instance, ct);
+                connectMs = c.Elapsed.TotalMilliseconds;
+                return mux;
+            };
             sw.Restart();
-            await using var again = new RedisNodeDirectory(options, NullLogger.Instance) { };
-            await again.StartAsync();
-            Console.WriteLine($"new client (again): holds {again.Count}/{n} nodes {sw.Elapsed.TotalMilliseconds:0} ms after start");
+            var directory = new RedisNodeDirectory(options, Environment.GetEnvironmentVariable("BENCH_DEBUG") is null ? NullLogger.Instance : new ConsoleLineLogger(), connect: timedConnect);
+            await directory.StartAsync();
+            var startMs = sw.Elapsed.TotalMilliseconds;
+            Console.WriteLine($"new client #{i + 1}: holds {directory.Count}/{n} nodes {startMs:0} ms after start (connect {connectMs:0} ms, read+verify {startMs - connectMs:0} ms){(directory.Count == n ? "" : " INCOMPLETE")}");
+            if (i < 3)
+            {
+                await directory.DisposeAsync();
+            }
+            else
+            {
+                client = directory;
+            }
         }
 
         // Joins: time from a node's StartAsync to the client seeing it.
@@ -101,8 +116,12 @@ internal static class DiscoveryScaleBench
         Console.WriteLine($"join visible: median {joinMs[joinMs.Count / 2]:0.0} ms, max {joinMs[^1]:0.0} ms over {joinMs.Count} joins");
 
         // Steady state with one client.
-        var withClient = await CommandRateAsync(server, window);
-        Console.WriteLine($"steady state, {n + extra.Count} nodes + 1 client: {withClient:0.0} commands/s; the client adds {withClient - nodesOnly:0.0}/s = {(withClient - nodesOnly) / (n + extra.Count):0.000} /s per node");
+        var (withClient, clientStats) = await CommandRateAsync(server, window);
+        var total = n + extra.Count;
+        var clientCommands = clientStats.Where(x => x.Name is "pttl" or "exists" or "get" or "scan" or "subscribe" or "unsubscribe").Sum(x => x.PerSecond);
+        Console.WriteLine($"steady state, {total} nodes + 1 client: {withClient:0.0} commands/s");
+        Console.WriteLine("  per command: " + Describe(clientStats));
+        Console.WriteLine($"  the client's own commands (pttl/exists/get/scan/(un)subscribe): {clientCommands:0.0}/s = {clientCommands / total:0.000} /s per node");
 
         // Killed nodes: abandoned without cleanup; how long after the kill, and after Redis expired the key, the client drops them.
         var victims = nodes.Take(10).ToList();
@@ -141,7 +160,7 @@ internal static class DiscoveryScaleBench
 
         var info = await server.InfoAsync("stats");
         var ops = info.SelectMany(g => g).FirstOrDefault(kv => kv.Key == "instantaneous_ops_per_sec").Value;
-        Console.WriteLine($"redis instantaneous_ops_per_sec at the end: {ops}");
+        Console.WriteLine($"redis instantaneous_ops_per_sec at the end: {ops}; used_memory_peak_human {(await server.InfoAsync("memory")).SelectMany(g => g).First(kv => kv.Key == "used_memory_peak_human").Value}");
 
         await client.DisposeAsync();
         foreach (var node in nodes.Skip(victims.Count).Concat(extra))
@@ -181,22 +200,44 @@ internal static class DiscoveryScaleBench
         return long.Parse(info.SelectMany(g => g).First(kv => kv.Key == "used_memory").Value, CultureInfo.InvariantCulture);
     }
 
-    private static async Task<double> CommandRateAsync(IServer server, TimeSpan window)
+    /// <summary>Commands per second over the window (INFO stats) and the rate per command (INFO commandstats).</summary>
+    private static async Task<(double Total, List<(string Name, double PerSecond)> PerCommand)> CommandRateAsync(IServer server, TimeSpan window)
     {
-        var before = await TotalCommandsAsync(server);
+        await server.ExecuteAsync("CONFIG", "RESETSTAT");
         var sw = Stopwatch.StartNew();
         await Task.Delay(window);
-        var after = await TotalCommandsAsync(server);
-        // Minus the two INFO calls of the measurement itself.
-        return (after - before - 1) / sw.Elapsed.TotalSeconds;
+        var stats = await server.InfoAsync("commandstats");
+        var seconds = sw.Elapsed.TotalSeconds;
+        var perCommand = stats.SelectMany(g => g)
+            .Select(kv => (Name: kv.Key.Replace("cmdstat_", "", StringComparison.Ordinal), Calls: long.Parse(kv.Value.Split(',')[0].Split('=')[1], CultureInfo.InvariantCulture)))
+            .Where(x => x.Name is not ("info" or "config|resetstat" or "config"))
+            .Select(x => (x.Name, PerSecond: x.Calls / seconds))
+            .OrderByDescending(x => x.PerSecond)
+            .ToList();
+        return (perCommand.Sum(x => x.PerSecond), perCommand);
     }
 
-    private static async Task<long> TotalCommandsAsync(IServer server)
-    {
-        var info = await server.InfoAsync("stats");
-        return long.Parse(info.SelectMany(g => g).First(kv => kv.Key == "total_commands_processed").Value, CultureInfo.InvariantCulture);
-    }
+    private static string Describe(List<(string Name, double PerSecond)> stats) =>
+        string.Join(", ", stats.Select(x => $"{x.Name} {x.PerSecond:0.0}/s"));
 
     private static int Arg(string[] args, int i, int fallback) =>
         args.Length > i ? int.Parse(args[i], CultureInfo.InvariantCulture) : fallback;
+}
+
+internal sealed class ConsoleLineLogger : Microsoft.Extensions.Logging.ILogger
+{
+    private readonly Stopwatch _sw = Stopwatch.StartNew();
+
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (eventId.Name is "Rescanned" or "DirectoryStarted")
+        {
+            Console.WriteLine($"    [{_sw.ElapsedMilliseconds} ms] {formatter(state, exception)}");
+        }
+    }
 }
