@@ -32,12 +32,12 @@ public sealed class RedisServer : IAsyncDisposable
     public bool IsRunning => _process is { HasExited: false };
 
     /// <summary>Starts a server on a free port (retrying with another port if the chosen one was taken meanwhile).</summary>
-    public static async Task<RedisServer> StartAsync(string? password = null, IReadOnlyList<string>? extraArgs = null, bool tlsOnly = false)
+    public static async Task<RedisServer> StartAsync(string? password = null, IReadOnlyList<string>? extraArgs = null, bool tlsOnly = false, string? sentinelConfig = null)
     {
         await EnsureInstalledAsync();
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(FreePort(), password, extraArgs ?? []) { TlsOnly = tlsOnly };
+            var server = new RedisServer(FreePort(), password, extraArgs ?? []) { TlsOnly = tlsOnly, SentinelConfig = sentinelConfig };
             try
             {
                 await server.StartProcessAsync();
@@ -58,6 +58,9 @@ public sealed class RedisServer : IAsyncDisposable
     }
 
     internal bool TlsOnly { get; init; }
+
+    /// <summary>A sentinel config file (written by the caller; sentinel rewrites it): runs redis-server in sentinel mode.</summary>
+    internal string? SentinelConfig { get; init; }
 
     public Task StartAgainAsync() => StartProcessAsync();
 
@@ -88,6 +91,11 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (SentinelConfig is not null)
+        {
+            psi.ArgumentList.Add(SentinelConfig);
+            psi.ArgumentList.Add("--sentinel");
+        }
         foreach (var a in new[] { "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning" })
         {
             psi.ArgumentList.Add(a);
