@@ -332,7 +332,8 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         switch (msg.Kind)
         {
             case DiscoveryMessageKind.Join:
-                ApplyRecord(msg.Envelope!, null, msg.Ttl is { } t ? Clamp(t) : _options.Ttl, "join on " + _options.EventsChannel, fromKey: false);
+                // The TTL in the message is unsigned: it may only bring the first key check forward, never push it back.
+                ApplyRecord(msg.Envelope!, null, msg.Ttl is { } t && Clamp(t) < _options.Ttl ? Clamp(t) : _options.Ttl, "join on " + _options.EventsChannel, fromKey: false);
                 break;
             case DiscoveryMessageKind.Leave:
                 ApplyLeave(msg.Envelope!);

@@ -58,7 +58,7 @@ public sealed class RedisCluster : IAsyncDisposable
             {
                 await using var admin = await Harness.AdminAsync(s);
                 await Wait.UntilAsync(
-                    async () => ((string?)await admin.GetDatabase().ExecuteAsync("CLUSTER", "INFO"))!.Contains("cluster_state:ok", StringComparison.Ordinal),
+                    async () => ((string?)await admin.GetServer("127.0.0.1", s.Port).ExecuteAsync("CLUSTER", "INFO"))!.Contains("cluster_state:ok", StringComparison.Ordinal),
                     $"the cluster node on port {s.Port} reports cluster_state:ok");
             }
             return cluster;
