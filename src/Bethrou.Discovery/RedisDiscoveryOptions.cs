@@ -58,7 +58,7 @@ public sealed class RedisDiscoveryOptions
 
     /// <summary>How often a client re-reads the whole set as a safety net (joins arrive by pub/sub, expiries are
     /// checked per node at their deadline; this only catches what a lost subscription missed).</summary>
-    public TimeSpan FullRescanInterval { get; set; } = TimeSpan.FromSeconds(60);
+    public TimeSpan FullRescanInterval { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>Granularity of the client's expiry checks: a killed node is dropped within its TTL plus about this.</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromMilliseconds(250);
