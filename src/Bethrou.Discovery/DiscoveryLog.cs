@@ -90,6 +90,9 @@ internal static partial class DiscoveryLog
     [LoggerMessage(3027, LogLevel.Debug, "Answering a Go discover request failed ({Error})", EventName = "GoAnswerFailed")]
     public static partial void GoAnswerFailed(ILogger logger, string error);
 
+    [LoggerMessage(3029, LogLevel.Debug, "Did not answer a Go discover request on {ReplyChannel}: over the answer rate limit", EventName = "GoAnswerThrottled")]
+    public static partial void GoAnswerThrottled(ILogger logger, string replyChannel);
+
     [LoggerMessage(3028, LogLevel.Debug, "Ignored discovery key {Key}: {Error}", EventName = "BadKey")]
     public static partial void BadKey(ILogger logger, string key, string error);
 }

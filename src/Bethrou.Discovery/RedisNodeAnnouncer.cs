@@ -16,6 +16,9 @@ namespace Bethrou.Discovery;
 /// </summary>
 public sealed class RedisNodeAnnouncer : IAsyncDisposable
 {
+    /// <summary>How many Go discover requests a node answers per second at most (a burst of twice that is allowed).</summary>
+    public const int GoAnswersPerSecond = 20;
+
     private readonly RedisDiscoveryOptions _options;
     private readonly Ed25519PrivateKey _identity;
     private readonly RedisConnectionFactory? _factory;
@@ -35,6 +38,8 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     private volatile bool _forceJoin;
     private Task? _heartbeat;
     private int _state; // 0 new, 1 running, 2 stopped
+    private double _bucketTokens = GoAnswersPerSecond * 2;
+    private long _bucketStamp;
 
     /// <summary>An announcer that connects with <paramref name="connect"/> (default: <see cref="RedisConnections"/>) and owns that connection.</summary>
     public RedisNodeAnnouncer(
@@ -88,6 +93,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
         _events = RedisChannel.Literal(_options.EventsChannel);
         _requestHandler = OnTopicMessage;
         _current = Build(addresses, 0);
+        _bucketStamp = _time.GetTimestamp();
     }
 
     public PeerId PeerId { get; }
@@ -383,8 +389,34 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
             DiscoveryLog.MalformedMessage(_logger, _options.Topic, "discover request names a discovery channel as its reply channel");
             return;
         }
+        if (!TakeAnswerToken())
+        {
+            DiscoveryLog.GoAnswerThrottled(_logger, reply);
+            return;
+        }
         var task = AnswerAsync(reply, _current.GoReply);
         TaskObserver.Observe(task, _logger, "Go discover answer");
+    }
+
+    /// <summary>
+    /// Token bucket for Go answers (<see cref="GoAnswersPerSecond"/>, burst twice that): anyone who can publish on the
+    /// topic could otherwise make every node publish once per request (an amplifier, as in Go Bethrou).
+    /// </summary>
+    private bool TakeAnswerToken()
+    {
+        lock (_lock)
+        {
+            var now = _time.GetTimestamp();
+            var refill = (now - _bucketStamp) / (double)_time.TimestampFrequency * GoAnswersPerSecond;
+            _bucketStamp = now;
+            _bucketTokens = Math.Min(GoAnswersPerSecond * 2, _bucketTokens + refill);
+            if (_bucketTokens < 1)
+            {
+                return false;
+            }
+            _bucketTokens--;
+            return true;
+        }
     }
 
     private async Task AnswerAsync(string reply, byte[] message)

@@ -439,4 +439,35 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         }
         await Wait.UntilAsync(() => client.Count == 0, "all nodes left");
     }
+
+    [Fact]
+    public async Task Node_LeavesOurClientsRequestsToTheSignedRecords_AndThrottlesAFlood()
+    {
+        var options = Harness.Options(_redis);
+        var nodeLog = new TestLog();
+        await using var node = Harness.Node(options, nodeLog);
+        await node.StartAsync();
+        await using var admin = await Harness.AdminAsync(_redis);
+        var sub = admin.GetSubscriber();
+        var topic = RedisChannel.Literal(options.Topic);
+
+        var ours = await sub.SubscribeAsync(RedisChannel.Literal("client-reply-ours"));
+        var go = await sub.SubscribeAsync(RedisChannel.Literal("client-reply-go"));
+        await sub.PublishAsync(topic, DiscoveryMessages.GoRequest("client-reply-ours", hasRecords: true));
+        await sub.PublishAsync(topic, DiscoveryMessages.GoRequest("client-reply-go", hasRecords: false));
+        using var cts = new CancellationTokenSource(Wait.Long);
+        await go.ReadAsync(cts.Token);
+        await sub.PublishAsync(topic, DiscoveryMessages.GoRequest("client-reply-go", hasRecords: false));
+        await go.ReadAsync(cts.Token);
+        Assert.False(ours.TryRead(out _));
+        Assert.Equal(2, nodeLog.Count("GoRequestAnswered"));
+
+        // A flood of requests with fresh reply channels: at most the burst plus the refill is answered.
+        var flood = RedisNodeAnnouncer.GoAnswersPerSecond * 10;
+        await Task.WhenAll(Enumerable.Range(0, flood).Select(i => sub.PublishAsync(topic, DiscoveryMessages.GoRequest("flood-" + i, hasRecords: false))));
+        await Wait.UntilAsync(() => nodeLog.Count("GoRequestAnswered") + nodeLog.Count("GoAnswerThrottled") >= flood + 2, "the node handled the flood");
+        Assert.True(nodeLog.Count("GoAnswerThrottled") > 0);
+        await ours.UnsubscribeAsync();
+        await go.UnsubscribeAsync();
+    }
 }
