@@ -34,7 +34,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     private readonly RedisChannel _events;
     private readonly Action<RedisChannel, RedisValue> _requestHandler;
     private IConnectionMultiplexer? _connection;
-    private Published _current;
+    private volatile Published _current;
     private volatile bool _forceJoin;
     private Task? _heartbeat;
     private int _state; // 0 new, 1 running, 2 stopped

@@ -46,7 +46,7 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     private readonly RedisChannel _events;
     private readonly RedisChannel _topic;
     private IConnectionMultiplexer? _connection;
-    private ImmutableDictionary<PeerId, DiscoveredNode> _snapshot = ImmutableDictionary<PeerId, DiscoveredNode>.Empty;
+    private volatile ImmutableDictionary<PeerId, DiscoveredNode> _snapshot = ImmutableDictionary<PeerId, DiscoveredNode>.Empty;
     private Task? _loop;
     private Task? _ticker;
     private Task? _goLoop;
