@@ -48,6 +48,22 @@ internal static partial class DiscoveryLog
     [LoggerMessage(3013, LogLevel.Warning, "Rejected a discovery record from {Source}: {Error}", EventName = "RecordRejected")]
     public static partial void RecordRejected(ILogger logger, string source, string error);
 
+    /// <summary>The same for pub/sub messages, at Debug: anyone who can publish could otherwise flood the log.</summary>
+    [LoggerMessage(3030, LogLevel.Debug, "Rejected a discovery record from {Source}: {Error}", EventName = "MessageRecordRejected")]
+    public static partial void MessageRecordRejected(ILogger logger, string source, string error);
+
+    public static void Rejected(ILogger logger, bool fromKey, string source, string error)
+    {
+        if (fromKey)
+        {
+            RecordRejected(logger, source, error);
+        }
+        else
+        {
+            MessageRecordRejected(logger, source, error);
+        }
+    }
+
     [LoggerMessage(3014, LogLevel.Debug, "Discovered node {Peer} ({Sources}, {AddressCount} address(es))", EventName = "NodeJoined")]
     public static partial void NodeJoined(ILogger logger, PeerId peer, NodeSources sources, int addressCount);
 

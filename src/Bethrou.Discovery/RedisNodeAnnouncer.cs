@@ -33,6 +33,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     private readonly RedisChannel _topic;
     private readonly RedisChannel _events;
     private readonly Action<RedisChannel, RedisValue> _requestHandler;
+    private readonly TaskCompletionSource _announced = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IConnectionMultiplexer? _connection;
     private volatile Published _current;
     private volatile bool _forceJoin;
@@ -105,6 +106,9 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     public ulong Seq => _current.Record.Seq;
 
     internal IConnectionMultiplexer? Connection => _connection;
+
+    /// <summary>Completes once the record has been stored in Redis for the first time.</summary>
+    public Task Announced => _announced.Task;
 
     /// <summary>
     /// Connects (if needed), subscribes to Go discover requests, announces and starts the heartbeat. An unreachable
@@ -288,6 +292,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
         var set = db.StringSetAsync(_key, current.Envelope, _options.Ttl);
         var pub = db.PublishAsync(_events, current.JoinMessage);
         await Task.WhenAll(set, pub).ConfigureAwait(false);
+        _announced.TrySetResult();
     }
 
     private async Task HeartbeatLoopAsync(int failures)

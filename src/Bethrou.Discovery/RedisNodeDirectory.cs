@@ -358,12 +358,12 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     {
         if (opened.Record is not { } record)
         {
-            DiscoveryLog.RecordRejected(_logger, source, opened.Error!);
+            DiscoveryLog.Rejected(_logger, fromKey, source, opened.Error!);
             return;
         }
         if (expected is not null && record.PeerId != expected)
         {
-            DiscoveryLog.RecordRejected(_logger, source, $"the key names {expected} but the record is signed by {record.PeerId}");
+            DiscoveryLog.Rejected(_logger, fromKey, source, $"the key names {expected} but the record is signed by {record.PeerId}");
             return;
         }
         var id = record.PeerId;
@@ -408,12 +408,12 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     {
         if (!NodeRecords.TryOpen(envelope, _options.MaxMessageBytes, out var record, out var error))
         {
-            DiscoveryLog.RecordRejected(_logger, "leave on " + _options.EventsChannel, error);
+            DiscoveryLog.MessageRecordRejected(_logger, "leave on " + _options.EventsChannel, error);
             return;
         }
         if (record.Addresses.Count != 0)
         {
-            DiscoveryLog.RecordRejected(_logger, "leave on " + _options.EventsChannel, "a leave record must have no addresses");
+            DiscoveryLog.MessageRecordRejected(_logger, "leave on " + _options.EventsChannel, "a leave record must have no addresses");
             return;
         }
         var id = record.PeerId;

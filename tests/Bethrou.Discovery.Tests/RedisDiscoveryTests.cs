@@ -25,7 +25,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         Assert.Equal(0, early.Count);
 
         await using var node = Harness.Node(options);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await Wait.UntilAsync(() => early.TryGet(node.PeerId) is not null, "the early client sees the join");
 
         await using var late = new RedisNodeDirectory(options, new TestLog());
@@ -51,7 +51,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         options.Ttl = TimeSpan.FromSeconds(60);
         options.Heartbeat = TimeSpan.FromSeconds(20);
         await using var node = Harness.Node(options);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await using var client = new RedisNodeDirectory(options, new TestLog());
         var log = new ChangeLog(client);
         await client.StartAsync();
@@ -76,8 +76,8 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         var options = Harness.Options(_redis);
         await using var killed = Harness.Node(options);
         await using var alive = Harness.Node(options);
-        await killed.StartAsync();
-        await alive.StartAsync();
+        await killed.StartAnnouncedAsync();
+        await alive.StartAnnouncedAsync();
         await using var client = new RedisNodeDirectory(options, new TestLog());
         var log = new ChangeLog(client);
         await client.StartAsync();
@@ -142,14 +142,14 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         await sub.PublishAsync(events, DiscoveryMessages.Join(forged, TimeSpan.FromMinutes(1)));
         await sub.PublishAsync(events, DiscoveryMessages.Join(tampered, TimeSpan.FromMinutes(1)));
         await using var real = Harness.Node(options, key: victim);
-        await real.StartAsync();
+        await real.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(victim.PeerId) is not null, "the genuine node is seen");
         var forgedLeave = SignedEnvelope.Seal(attacker, SignedEnvelope.PeerRecordDomain, SignedEnvelope.PeerRecordPayloadType,
             new PeerRecord(victim.PeerId, ulong.MaxValue, []).Marshal()).Marshal();
         await sub.PublishAsync(events, DiscoveryMessages.Leave(victim.PeerId, forgedLeave));
         // Ordering marker: a real node joins after the forged leave; once it is seen, the leave was handled.
         await using var marker = Harness.Node(options);
-        await marker.StartAsync();
+        await marker.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(marker.PeerId) is not null, "the marker node is seen");
 
         var node = client.TryGet(victim.PeerId);
@@ -157,7 +157,8 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         Assert.DoesNotContain(node.Addresses, a => a.ToString().Contains("198.51.100.66", StringComparison.Ordinal));
         Assert.Equal(real.Addresses, node.Addresses.Select(a => a.WithoutPeerId()));
         Assert.False(changes.Has(NodeChangeKind.Left, victim.PeerId));
-        Assert.True(clientLog.Count("RecordRejected") >= 6);
+        Assert.True(clientLog.Count("MessageRecordRejected") >= 3);
+        Assert.All(clientLog.Lines.Where(l => l.Id.Name == "MessageRecordRejected"), l => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, l.Level));
     }
 
     private static byte[] Tamper(byte[] data, byte[] from, byte[] to)
@@ -175,7 +176,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
     {
         var options = Harness.Options(_redis);
         await using var node = Harness.Node(options);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await using var admin = await Harness.AdminAsync(_redis);
         var sub = admin.GetSubscriber();
 
@@ -290,7 +291,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         var options = Harness.Options(_redis);
         var nodeLog = new TestLog();
         await using var node = Harness.Node(options, nodeLog);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         var clientLog = new TestLog();
         await using var client = new RedisNodeDirectory(options, clientLog);
         await client.StartAsync();
@@ -311,7 +312,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
 
         // Both still work: a new node is seen by the client, and the node still answers a Go request.
         await using var second = Harness.Node(options);
-        await second.StartAsync();
+        await second.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(second.PeerId) is not null, "the client still sees joins");
         var queue = await sub.SubscribeAsync(RedisChannel.Literal("client-reply-after-junk"));
         await sub.PublishAsync(RedisChannel.Literal(options.Topic), "{\"action\":\"discover\",\"reply\":\"client-reply-after-junk\"}");
@@ -323,7 +324,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
             answers.Add(doc.RootElement.GetProperty("id").GetString()!);
         }
         Assert.Contains(node.PeerId.ToString(), answers);
-        Assert.True(clientLog.Count("MalformedMessage") + clientLog.Count("RecordRejected") >= 9);
+        Assert.True(clientLog.Count("MalformedMessage") + clientLog.Count("MessageRecordRejected") >= 9);
         Assert.True(nodeLog.Count("MalformedMessage") >= 7);
         Assert.All(clientLog.Lines.Concat(nodeLog.Lines).Where(l => l.Id.Name == "MalformedMessage"),
             l => Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Debug, l.Level));
@@ -337,7 +338,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         options.Heartbeat = TimeSpan.FromSeconds(20);
         using var key = Ed25519PrivateKey.Generate();
         await using var node = Harness.Node(options, key: key);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await using var client = new RedisNodeDirectory(options, new TestLog());
         var log = new ChangeLog(client);
         await client.StartAsync();
@@ -357,7 +358,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         var oldLeave = new PeerRecord(key.PeerId, oldSeq, []).Seal(key).Marshal();
         await sub.PublishAsync(events, DiscoveryMessages.Leave(key.PeerId, oldLeave));
         await using var marker = Harness.Node(options);
-        await marker.StartAsync();
+        await marker.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(marker.PeerId) is not null, "the marker node is seen");
         Assert.Equal([moved.WithPeerId(key.PeerId)], client.TryGet(key.PeerId)!.Addresses);
         Assert.False(log.Has(NodeChangeKind.Left, key.PeerId));
@@ -380,7 +381,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         await client.StartAsync();
 
         await using var node = Harness.Node(options, key: key);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(key.PeerId)?.Sources == (NodeSources.Static | NodeSources.SignedRecord), "the discovered record merges");
         var merged = client.TryGet(key.PeerId)!;
         Assert.Equal([staticAddr.WithPeerId(key.PeerId), node.Addresses[0].WithPeerId(key.PeerId)], merged.Addresses);
@@ -398,7 +399,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
     {
         var options = Harness.Options(_redis);
         await using var first = Harness.Node(options);
-        await first.StartAsync();
+        await first.StartAnnouncedAsync();
         await using var client = new RedisNodeDirectory(options, new TestLog());
         await client.StartAsync();
         using var cts = new CancellationTokenSource(Wait.Long);
@@ -407,7 +408,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         Assert.Equal((NodeChangeKind.Joined, first.PeerId), (e.Current.Kind, e.Current.Node.PeerId));
 
         await using var second = Harness.Node(options);
-        await second.StartAsync();
+        await second.StartAnnouncedAsync();
         Assert.True(await e.MoveNextAsync());
         Assert.Equal((NodeChangeKind.Joined, second.PeerId), (e.Current.Kind, e.Current.Node.PeerId));
         await first.StopAsync();
@@ -428,7 +429,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
             var n = new RedisNodeAnnouncer(options, Ed25519PrivateKey.Generate(), [Harness.NextAddress()], shared, new TestLog());
             nodes.Add(n);
         }
-        await Task.WhenAll(nodes.Select(n => n.StartAsync()));
+        await Task.WhenAll(nodes.Select(n => n.StartAnnouncedAsync()));
         await using var client = new RedisNodeDirectory(options, new TestLog());
         await client.StartAsync();
         Assert.Equal(150, client.Count);
@@ -446,7 +447,7 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         var options = Harness.Options(_redis);
         var nodeLog = new TestLog();
         await using var node = Harness.Node(options, nodeLog);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
         await using var admin = await Harness.AdminAsync(_redis);
         var sub = admin.GetSubscriber();
         var topic = RedisChannel.Literal(options.Topic);

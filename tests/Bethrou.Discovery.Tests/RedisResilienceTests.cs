@@ -17,7 +17,7 @@ public class RedisResilienceTests
         var options = Harness.Options(redis);
         var nodeLog = new TestLog();
         await using var a = Harness.Node(options, nodeLog);
-        await a.StartAsync();
+        await a.StartAnnouncedAsync();
         var clientLog = new TestLog();
         await using var client = new RedisNodeDirectory(options, clientLog);
         var changes = new ChangeLog(client);
@@ -37,7 +37,7 @@ public class RedisResilienceTests
         await Wait.UntilAsync(() => client.TryGet(a.PeerId)?.LastSeen > restarted, "the client re-confirms the node from the new Redis");
 
         await using var b = Harness.Node(options);
-        await b.StartAsync();
+        await b.StartAnnouncedAsync();
         await Wait.UntilAsync(() => client.TryGet(b.PeerId) is not null, "a node that joins after the restart is seen");
 
         // Re-subscribed for good: a graceful leave after the restart arrives by pub/sub.
@@ -79,7 +79,7 @@ public class RedisResilienceTests
         inUrl.Address = $"redis://:{escaped}@127.0.0.1:{redis.Port}";
         var nodeLog = new TestLog();
         await using var node = Harness.Node(inUrl, nodeLog);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
 
         var asOption = Harness.Options(redis, inUrl.Topic);
         asOption.Password = password;
@@ -122,7 +122,7 @@ public class RedisResilienceTests
         var byUrl = Harness.Options(redis);
         byUrl.Address = $"redis://bethrou:node-pw@127.0.0.1:{redis.Port}";
         await using var node = Harness.Node(byUrl);
-        await node.StartAsync();
+        await node.StartAnnouncedAsync();
 
         var byFlags = Harness.Options(redis, byUrl.Topic);
         byFlags.Address = $"redis://someone:else@127.0.0.1:{redis.Port}";
@@ -158,7 +158,7 @@ public class RedisResilienceTests
             options.Address = $"rediss://127.0.0.1:{redis.Port}";
             options.TlsCaFile = certPath;
             await using var node = Harness.Node(options);
-            await node.StartAsync();
+            await node.StartAnnouncedAsync();
             await using var client = new RedisNodeDirectory(options, new TestLog());
             await client.StartAsync();
             Assert.NotNull(client.TryGet(node.PeerId));

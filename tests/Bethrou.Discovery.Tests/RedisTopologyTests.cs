@@ -16,7 +16,7 @@ public class RedisTopologyTests
         for (var i = 0; i < 24; i++)
         {
             var n = Harness.Node(options);
-            await n.StartAsync();
+            await n.StartAnnouncedAsync();
             nodes.Add(n);
         }
         try
@@ -35,7 +35,7 @@ public class RedisTopologyTests
             Assert.Equal(nodes.Count, client.Count);
 
             await using var late = Harness.Node(options);
-            await late.StartAsync();
+            await late.StartAnnouncedAsync();
             await Wait.UntilAsync(() => client.TryGet(late.PeerId) is not null, "a join on the cluster is seen");
 
             await nodes[0].StopAsync();
@@ -68,7 +68,7 @@ public class RedisTopologyTests
             var options = Harness.Options(primary);
             options.Address = $"127.0.0.1:{sentinel.Port},serviceName=bethrou-primary";
             await using var node = Harness.Node(options);
-            await node.StartAsync();
+            await node.StartAnnouncedAsync();
             await using var client = new RedisNodeDirectory(options, new TestLog());
             await client.StartAsync();
             Assert.NotNull(client.TryGet(node.PeerId));

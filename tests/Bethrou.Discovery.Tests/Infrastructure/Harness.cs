@@ -20,7 +20,7 @@ public static class Harness
         Timeout = TimeSpan.FromMilliseconds(600),
         GoRequeryInterval = TimeSpan.FromMilliseconds(1000),
         FullRescanInterval = TimeSpan.FromSeconds(5),
-        ConnectTimeout = TimeSpan.FromSeconds(3),
+        ConnectTimeout = TimeSpan.FromSeconds(10),
         IncludePrivateAddresses = true,
     };
 
@@ -28,6 +28,13 @@ public static class Harness
 
     public static RedisNodeAnnouncer Node(RedisDiscoveryOptions options, TestLog? log = null, Ed25519PrivateKey? key = null, Multiaddress? address = null) =>
         new(options, key ?? Ed25519PrivateKey.Generate(), [address ?? NextAddress()], log ?? new TestLog());
+
+    /// <summary>Starts a node and waits until its record is in Redis (a loaded machine may take a while to connect).</summary>
+    public static async Task StartAnnouncedAsync(this RedisNodeAnnouncer node)
+    {
+        await node.StartAsync();
+        await node.Announced.WaitAsync(Wait.Long);
+    }
 
     public static async Task<ConnectionMultiplexer> AdminAsync(RedisServer server, string? password = null)
     {
