@@ -4,7 +4,8 @@ namespace Bethrou.Benchmarks;
 
 internal static class Program
 {
-    /// <summary>`stack [MiB] [rounds]` runs the end-to-end stack figures; anything else goes to BenchmarkDotNet.</summary>
+    /// <summary>`stack [MiB] [rounds]` runs the end-to-end stack figures, `discovery [nodes] [ttl-s] [heartbeat-s] [window-s]`
+    /// the Redis discovery scale figures; anything else goes to BenchmarkDotNet.</summary>
     public static async Task<int> Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "layers")
@@ -14,6 +15,10 @@ internal static class Program
         if (args.Length > 0 && args[0] == "stack")
         {
             return await Stack.StackBench.RunAsync(args[1..]);
+        }
+        if (args.Length > 0 && args[0] == "discovery")
+        {
+            return await Discovery.DiscoveryScaleBench.RunAsync(args[1..]);
         }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
