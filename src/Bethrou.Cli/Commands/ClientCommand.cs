@@ -59,11 +59,6 @@ internal static class ClientCommand
                 await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.BadInput;
             }
-            if (cfg.Discovery.Enabled)
-            {
-                await Console.Error.WriteLineAsync("bethrou: discovery.enabled: Redis discovery is not supported yet in this version; list exits under nodes: or with --node").ConfigureAwait(false);
-                return ExitCodes.BadInput;
-            }
             return await RunAsync(cfg, ct).ConfigureAwait(false);
         });
         return client;
@@ -94,7 +89,13 @@ internal static class ClientCommand
             await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
             return ExitCodes.BadInput;
         }
-        Console.WriteLine($"SOCKS5 proxy listening on {FormatEndPoint(client.SocksEndPoint)} ({cfg.Nodes.Count} exit node(s), strategy {cfg.Routing.Strategy})");
+        catch (Bethrou.Discovery.RedisDiscoveryException e)
+        {
+            await Console.Error.WriteLineAsync($"bethrou: discovery: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
+        }
+        var discovered = client.Directory is null ? "" : $", {client.Directory.Count} from discovery";
+        Console.WriteLine($"SOCKS5 proxy listening on {FormatEndPoint(client.SocksEndPoint)} ({cfg.Nodes.Count} static exit node(s){discovered}, strategy {cfg.Routing.Strategy})");
         Console.WriteLine($"Try: curl --socks5-hostname {FormatEndPoint(client.SocksEndPoint)} https://example.com/");
         Console.Out.Flush();
         try

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Bethrou.Discovery;
 using Bethrou.Libp2p.Crypto;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
@@ -34,8 +35,9 @@ internal static class NodeCommand
         var discoverAddress = new Option<string?>("--discover-address") { Description = "Redis URL (redis://, rediss://)." };
         var discoverUser = new Option<string?>("--discover-user") { Description = "Redis user." };
         var discoverPass = new Option<string?>("--discover-pass") { Description = "Redis password." };
-        var discoverTopic = new Option<string?>("--discover-topic") { Description = "Discovery topic." };
-        foreach (var o in new Option[] { config, listen, key, identity, announce, allowPrivate, denyPort, allowPeer, maxStreams, maxStreamsPerPeer, dialTimeout, logLevel, logFormat, relayMode, connectRelay, discover, discoverAddress, discoverUser, discoverPass, discoverTopic })
+        var discoverTopic = new Option<string?>("--discover-topic") { Description = "Discovery topic (default bethrou-nodes)." };
+        var discoverPrivate = new Option<bool>("--discover-private") { Description = "Also announce loopback and private addresses (labs and tests)." };
+        foreach (var o in new Option[] { config, listen, key, identity, announce, allowPrivate, denyPort, allowPeer, maxStreams, maxStreamsPerPeer, dialTimeout, logLevel, logFormat, relayMode, connectRelay, discover, discoverAddress, discoverUser, discoverPass, discoverTopic, discoverPrivate })
         {
             node.Add(o);
         }
@@ -50,10 +52,32 @@ internal static class NodeCommand
             {
                 notYet.Add("--connect-relay");
             }
-            if (r.GetValue(discover) || r.GetValue(discoverAddress) is not null || r.GetValue(discoverUser) is not null
-                || r.GetValue(discoverPass) is not null || r.GetValue(discoverTopic) is not null)
+            if (!r.GetValue(discover) && (r.GetValue(discoverAddress) is not null || r.GetValue(discoverUser) is not null
+                || r.GetValue(discoverPass) is not null || r.GetValue(discoverTopic) is not null || r.GetValue(discoverPrivate)))
             {
-                notYet.Add("--discover*");
+                await Console.Error.WriteLineAsync("bethrou: --discover-address/--discover-user/--discover-pass/--discover-topic/--discover-private need --discover").ConfigureAwait(false);
+                return ExitCodes.BadInput;
+            }
+            RedisDiscoveryOptions? discovery = null;
+            if (r.GetValue(discover))
+            {
+                discovery = new RedisDiscoveryOptions
+                {
+                    Address = r.GetValue(discoverAddress) ?? RedisDiscoveryOptions.DefaultAddress,
+                    User = r.GetValue(discoverUser),
+                    Password = r.GetValue(discoverPass),
+                    Topic = r.GetValue(discoverTopic) ?? RedisDiscoveryOptions.DefaultTopic,
+                    IncludePrivateAddresses = r.GetValue(discoverPrivate),
+                };
+                var problems = discovery.Validate();
+                if (problems.Count > 0)
+                {
+                    foreach (var p in problems)
+                    {
+                        await Console.Error.WriteLineAsync($"bethrou: discovery: {p}").ConfigureAwait(false);
+                    }
+                    return ExitCodes.BadInput;
+                }
             }
             if (notYet.Count > 0)
             {
@@ -90,7 +114,7 @@ internal static class NodeCommand
                 await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
                 return ExitCodes.BadInput;
             }
-            return await RunAsync(cfg, ct).ConfigureAwait(false);
+            return await RunAsync(cfg, discovery, ct).ConfigureAwait(false);
         });
         return node;
     }
@@ -111,7 +135,7 @@ internal static class NodeCommand
         return d;
     }
 
-    private static async Task<int> RunAsync(NodeConfig cfg, CancellationToken ct)
+    private static async Task<int> RunAsync(NodeConfig cfg, RedisDiscoveryOptions? discovery, CancellationToken ct)
     {
         var errors = new List<string>();
         PreSharedKey? psk = null;
@@ -166,6 +190,23 @@ internal static class NodeCommand
             return ExitCodes.Failure;
         }
         PrintReady(host, cfg.KeyPath);
+        RedisNodeAnnouncer? announcer = null;
+        if (discovery is not null)
+        {
+            var addrs = AddressFilter.ForAnnouncement(host.ListenAddresses, host.AnnounceAddresses, discovery.IncludePrivateAddresses);
+            announcer = new RedisNodeAnnouncer(discovery, id!, addrs, loggerFactory.CreateLogger("Bethrou.Discovery"));
+            try
+            {
+                await announcer.StartAsync(ct).ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"bethrou: announcing {addrs.Count} address(es) on {discovery}").ConfigureAwait(false);
+            }
+            catch (RedisDiscoveryException e)
+            {
+                await Console.Error.WriteLineAsync($"bethrou: discovery: {e.Message}").ConfigureAwait(false);
+                await announcer.DisposeAsync().ConfigureAwait(false);
+                return ExitCodes.Failure;
+            }
+        }
         try
         {
             await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
@@ -174,6 +215,12 @@ internal static class NodeCommand
         {
         }
         await Console.Error.WriteLineAsync("bethrou: shutting down").ConfigureAwait(false);
+        if (announcer is not null)
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await announcer.StopAsync(stop.Token).ConfigureAwait(false);
+            await announcer.DisposeAsync().ConfigureAwait(false);
+        }
         return ExitCodes.Ok;
     }
 

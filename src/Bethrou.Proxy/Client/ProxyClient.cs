@@ -1,4 +1,5 @@
 using System.Net;
+using Bethrou.Discovery;
 using Bethrou.Libp2p.Crypto;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
@@ -13,12 +14,16 @@ namespace Bethrou.Proxy.Client;
 /// <summary>The client: a libp2p host that only dials, an exit pool, and the SOCKS5 server in front.</summary>
 internal sealed class ProxyClient : IAsyncDisposable
 {
-    private ProxyClient(Libp2pHost host, ExitPool pool, Socks5Server socks)
+    private ProxyClient(Libp2pHost host, ExitPool pool, Socks5Server socks, RedisNodeDirectory? directory)
     {
         Host = host;
         Pool = pool;
         Socks = socks;
+        Directory = directory;
     }
+
+    /// <summary>The live view of discovered exits (null without discovery).</summary>
+    public RedisNodeDirectory? Directory { get; }
 
     public Libp2pHost Host { get; }
 
@@ -53,6 +58,11 @@ internal sealed class ProxyClient : IAsyncDisposable
             pool.AddOrUpdate(n.Id, addrs, ExitSource.Static);
         }
         pool.Start();
+        RedisNodeDirectory? directory = null;
+        if (config.Discovery.Enabled)
+        {
+            directory = await StartDiscoveryAsync(config, pool, loggerFactory, time).ConfigureAwait(false);
+        }
         var connector = new Libp2pTunnelConnector(host, pool, config.Routing.Timeout, loggerFactory.CreateLogger("Bethrou.Client.Tunnels"));
         var socksOptions = new Socks5ServerOptions
         {
@@ -69,11 +79,55 @@ internal sealed class ProxyClient : IAsyncDisposable
         }
         catch
         {
+            if (directory is not null)
+            {
+                await directory.DisposeAsync().ConfigureAwait(false);
+            }
             await pool.DisposeAsync().ConfigureAwait(false);
             await host.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        return new ProxyClient(host, pool, socks);
+        return new ProxyClient(host, pool, socks, directory);
+    }
+
+    /// <summary>Reads the live set of exits from Redis and follows joins and leaves; static exits stay.</summary>
+    private static async Task<RedisNodeDirectory> StartDiscoveryAsync(ClientConfig config, ExitPool pool, ILoggerFactory loggerFactory, TimeProvider time)
+    {
+        var d = config.Discovery;
+        var options = new RedisDiscoveryOptions
+        {
+            Address = d.Address ?? RedisDiscoveryOptions.DefaultAddress,
+            User = d.User,
+            Password = d.Pass,
+            Topic = d.Topic ?? RedisDiscoveryOptions.DefaultTopic,
+            Timeout = d.Timeout,
+        };
+        var directory = new RedisNodeDirectory(options, loggerFactory.CreateLogger("Bethrou.Discovery"), time);
+        directory.Changed += change =>
+        {
+            var node = change.Node;
+            if (change.Kind == NodeChangeKind.Left)
+            {
+                if (pool.TryGet(node.PeerId) is { Source: ExitSource.Discovery })
+                {
+                    pool.Remove(node.PeerId);
+                }
+                return;
+            }
+            if (node.Addresses.Count > 0)
+            {
+                pool.AddOrUpdate(node.PeerId, node.Addresses, pool.TryGet(node.PeerId)?.Source ?? ExitSource.Discovery);
+            }
+        };
+        await directory.StartAsync().ConfigureAwait(false);
+        foreach (var node in directory.Snapshot)
+        {
+            if (node.Addresses.Count > 0)
+            {
+                pool.AddOrUpdate(node.PeerId, node.Addresses, pool.TryGet(node.PeerId)?.Source ?? ExitSource.Discovery);
+            }
+        }
+        return directory;
     }
 
     private static IPEndPoint ResolveListen(ListenAddress listen)
@@ -100,6 +154,10 @@ internal sealed class ProxyClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Socks.DisposeAsync().ConfigureAwait(false);
+        if (Directory is not null)
+        {
+            await Directory.DisposeAsync().ConfigureAwait(false);
+        }
         await Pool.DisposeAsync().ConfigureAwait(false);
         await Host.DisposeAsync().ConfigureAwait(false);
     }
