@@ -20,6 +20,7 @@ public sealed partial class BethrouProcess : IAsyncDisposable
     private readonly Task _stdoutLoop;
     private readonly Task _stderrLoop;
     private readonly string _name;
+    private int _disposed;
 
     private BethrouProcess(Process process, string name)
     {
@@ -35,7 +36,7 @@ public sealed partial class BethrouProcess : IAsyncDisposable
 
     public int Id { get; }
 
-    public bool HasExited => _process.HasExited;
+    public bool HasExited => Volatile.Read(ref _disposed) != 0 || _process.HasExited;
 
     public string Stdout
     {
@@ -200,6 +201,10 @@ public sealed partial class BethrouProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
         if (!_process.HasExited)
         {
             Kill();
