@@ -101,6 +101,26 @@ public sealed class ProcessLifecycleTests(ITestOutputHelper output)
         Assert.False(client.HasExited);
     }
 
+    [Fact]
+    public async Task Demo_runs_exit_and_client_in_one_process_with_keys_in_the_state_directory()
+    {
+        await using var ws = new E2eWorkspace(output);
+        await using var origin = new HttpOrigin();
+        var demo = ws.Start(["demo", "--listen", "127.0.0.1:0", "--allow-private"], name: "demo");
+        var m = await demo.WaitForLineAsync(new Regex(@"^SOCKS5 proxy: (?<ep>127\.0\.0\.1:\d+)"), s_timeout);
+        Assert.True(File.Exists(Path.Combine(ws.StateDir, "network.key")));
+        Assert.True(File.Exists(Path.Combine(ws.StateDir, "node.key")));
+        Assert.True(File.Exists(Path.Combine(ws.StateDir, "client.key")));
+        const long size = 4L << 20;
+        var r = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", m.Groups["ep"].Value, "-o", ws.PathOf("demo.bin"),
+            "-w", "%{http_code} %{size_download}", $"http://localhost:{origin.Port}/bytes/{size}");
+        Assert.True(r.ExitCode == 0, r + "\n" + demo.Output);
+        Assert.Equal($"200 {size}", r.Stdout);
+        Assert.Equal(DeterministicBytes.Sha256Hex(size), await DeterministicBytes.FileSha256HexAsync(ws.PathOf("demo.bin")));
+        await demo.TerminateAsync();
+        Assert.Equal(0, await demo.WaitForExitAsync(s_timeout));
+    }
+
     private static async Task GetAsync(string proxy, HttpOrigin origin, int i)
     {
         var size = 10_000 + i;
