@@ -88,11 +88,12 @@ public sealed class DelayRelay : IAsyncDisposable
             {
                 await foreach (var (due, data) in queue.Reader.ReadAllAsync(token))
                 {
-                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
-                    if (wait > TimeSpan.Zero)
+                    // Simulated latency (the point of this relay), not a wait for a condition. Timers may fire a
+                    // little early and round to whole milliseconds, so re-check the monotonic clock until due.
+                    TimeSpan wait;
+                    while ((wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due)) > TimeSpan.Zero)
                     {
-                        // Simulated latency (the point of this relay), not a wait for a condition.
-                        await Task.Delay(wait, token);
+                        await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds)), token);
                     }
                     if (Volatile.Read(ref _thaw) is { } thaw)
                     {
