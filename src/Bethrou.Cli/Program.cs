@@ -14,7 +14,14 @@ internal static class Program
         root.Add(ClientCommand.Create());
         root.Add(DemoCommand.Create());
         var parse = root.Parse(args);
-        return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = true }).ConfigureAwait(false);
+        // SIGINT/SIGTERM cancel the command's token; the process then waits for the command to finish (the client
+        // drains open tunnels for up to ClientCommand.DrainTimeout) instead of being killed at once.
+        var invocation = new InvocationConfiguration
+        {
+            EnableDefaultExceptionHandler = true,
+            ProcessTerminationTimeout = ClientCommand.DrainTimeout + TimeSpan.FromSeconds(5),
+        };
+        return await parse.InvokeAsync(invocation).ConfigureAwait(false);
     }
 }
 

@@ -1,0 +1,123 @@
+using System.Net;
+using Bethrou.Libp2p.Crypto;
+using Bethrou.Libp2p.Pnet;
+using Xunit.Abstractions;
+
+namespace Bethrou.Interop.Tests.EndToEnd;
+
+/// <summary>
+/// One test's world: a temp directory with a fresh network key, <c>BETHROU_STATE_DIR</c> inside it, and every
+/// <c>bethrou</c> process the test started (all killed by PID, and the directory deleted, on dispose).
+/// </summary>
+public sealed class E2eWorkspace : IAsyncDisposable
+{
+    private readonly List<BethrouProcess> _processes = [];
+    private readonly ITestOutputHelper? _output;
+    private int _identities;
+
+    public E2eWorkspace(ITestOutputHelper? output = null)
+    {
+        _output = output;
+        Dir = Path.Combine(Path.GetTempPath(), "bethrou-e2e-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(Dir);
+        Directory.CreateDirectory(StateDir);
+        Psk = PreSharedKey.Generate();
+        KeyFile = Path.Combine(Dir, "network.key");
+        File.WriteAllBytes(KeyFile, Psk.ToFileBytes());
+    }
+
+    public string Dir { get; }
+
+    public string StateDir => Path.Combine(Dir, "state");
+
+    public PreSharedKey Psk { get; }
+
+    /// <summary>network.key (base16 PSK file, readable by Go and js too).</summary>
+    public string KeyFile { get; }
+
+    /// <summary>The environment every process gets (plus what a test adds).</summary>
+    public Dictionary<string, string> Environment(IReadOnlyDictionary<string, string>? extra = null)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["BETHROU_STATE_DIR"] = StateDir };
+        foreach (var (k, v) in extra ?? new Dictionary<string, string>())
+        {
+            env[k] = v;
+        }
+        return env;
+    }
+
+    public string PathOf(string name) => Path.Combine(Dir, name);
+
+    /// <summary>Writes a new identity file and returns its path.</summary>
+    public string NewIdentityFile(string prefix = "node")
+    {
+        var path = Path.Combine(Dir, $"{prefix}-{Interlocked.Increment(ref _identities)}.key");
+        using var key = Ed25519PrivateKey.Generate();
+        IdentityFile.Write(path, key);
+        return path;
+    }
+
+    public BethrouProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string name = "bethrou")
+    {
+        var p = BethrouProcess.Start(Dir, args, Environment(env), name);
+        lock (_processes)
+        {
+            _processes.Add(p);
+        }
+        return p;
+    }
+
+    /// <summary>Starts <c>bethrou node</c> on 127.0.0.1:0 with a new identity and waits for its address.</summary>
+    public async Task<(BethrouProcess Process, string Addr)> StartNodeAsync(params string[] extra)
+    {
+        var p = Start(["node", "--key", KeyFile, "--listen", "/ip4/127.0.0.1/tcp/0", "--identity", NewIdentityFile(), .. extra], name: "node");
+        var addr = await p.WaitForNodeAddressAsync();
+        return (p, addr);
+    }
+
+    /// <summary>Starts <c>bethrou client</c> on 127.0.0.1:0 with these exits and waits for the SOCKS endpoint.</summary>
+    public async Task<(BethrouProcess Process, IPEndPoint Socks)> StartClientAsync(IEnumerable<string> nodes, params string[] extra)
+    {
+        var args = new List<string> { "client", "--key", KeyFile, "--listen", "127.0.0.1:0" };
+        foreach (var n in nodes)
+        {
+            args.Add("--node");
+            args.Add(n);
+        }
+        args.AddRange(extra);
+        var p = Start(args, name: "client");
+        var ep = await p.WaitForSocksEndPointAsync();
+        return (p, ep);
+    }
+
+    /// <summary>Waits until the client process logs that an exit is up (it dials exits in the background).</summary>
+    public static Task WaitForExitUpAsync(BethrouProcess client, string nodeAddr, TimeSpan? timeout = null)
+    {
+        var id = nodeAddr[(nodeAddr.LastIndexOf('/') + 1)..];
+        return client.WaitForLineAsync(new System.Text.RegularExpressions.Regex($"Exit {id} is up"), timeout ?? TimeSpan.FromSeconds(60), stderr: true);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        BethrouProcess[] all;
+        lock (_processes)
+        {
+            all = [.. _processes];
+        }
+        foreach (var p in all)
+        {
+            await p.DisposeAsync();
+            _output?.WriteLine(p.Output.Length > 20000 ? p.Output[^20000..] : p.Output);
+        }
+        try
+        {
+            Directory.Delete(Dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
