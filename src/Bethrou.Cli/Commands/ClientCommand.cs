@@ -95,7 +95,7 @@ internal static class ClientCommand
             return ExitCodes.Failure;
         }
         var discovered = client.Directory is null ? "" : $", {client.Directory.Count} from discovery";
-        Console.WriteLine($"SOCKS5 proxy listening on {FormatEndPoint(client.SocksEndPoint)} ({cfg.Nodes.Count} static exit node(s){discovered}, strategy {cfg.Routing.Strategy})");
+        Console.WriteLine($"SOCKS5 proxy listening on {FormatEndPoint(client.SocksEndPoint)} ({cfg.Nodes.Count} exit node(s){discovered}, strategy {cfg.Routing.Strategy})");
         Console.WriteLine($"Try: curl --socks5-hostname {FormatEndPoint(client.SocksEndPoint)} https://example.com/");
         Console.Out.Flush();
         try

@@ -16,7 +16,11 @@ public static class AddressExpansion
             yield return listen;
             yield break;
         }
-        var ip = IPAddress.Parse(ep.Value.Host);
+        if (!IPAddress.TryParse(ep.Value.Host, out var ip))
+        {
+            yield return listen; // /dns*/…: nothing to expand
+            yield break;
+        }
         if (!ip.Equals(IPAddress.Any) && !ip.Equals(IPAddress.IPv6Any))
         {
             yield return listen;

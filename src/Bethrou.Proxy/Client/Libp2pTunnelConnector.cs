@@ -58,9 +58,9 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
             }
             lastFailure = $"exit {exit.Id}: {outcome.ExitFailure}";
             RoutingLog.Failover(_logger, exit.Id, outcome.ExitFailure!);
-            // A stream that fails on a live connection (reset, refused, limit) says nothing about the exit's health;
-            // a dead connection or a silent exit does.
-            if (outcome.MarkUnhealthy && _host.GetConnection(exit.Id) is null)
+            // A stream that fails on a live connection (reset, refused) says nothing about the exit's health; a dead
+            // connection or an exit that does not answer at all does (health checks bring it back when it answers).
+            if (outcome.MarkUnhealthy && (outcome.Silent || _host.GetConnection(exit.Id) is null))
             {
                 _pool.ReportFailure(exit, outcome.ExitFailure!);
             }
@@ -73,7 +73,7 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
         return TunnelConnectResult.Failure(Socks5ReplyCode.GeneralFailure, lastFailure);
     }
 
-    private readonly record struct Attempt(TunnelConnectResult? Result, string? ExitFailure, bool MarkUnhealthy);
+    private readonly record struct Attempt(TunnelConnectResult? Result, string? ExitFailure, bool MarkUnhealthy, bool Silent = false);
 
     private async ValueTask<Attempt> TryExitAsync(ExitState exit, Socks5Destination destination, CancellationToken ct)
     {
@@ -115,7 +115,7 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return new Attempt(null, $"no answer within {(_timeout + TimeSpan.FromSeconds(2)).TotalSeconds:0.#} s", MarkUnhealthy: true);
+            return new Attempt(null, $"no answer within {(_timeout + TimeSpan.FromSeconds(2)).TotalSeconds:0.#} s", MarkUnhealthy: true, Silent: true);
         }
         catch (Exception e) when (e is IOException or TimeoutException or InvalidDataException or ObjectDisposedException or InvalidOperationException)
         {
