@@ -401,8 +401,12 @@ public class RedisDiscoveryTests : IClassFixture<RedisServerFixture>
         await using var first = Harness.Node(options);
         await first.StartAnnouncedAsync();
         await using var client = new RedisNodeDirectory(options, new TestLog());
-        await client.StartAsync();
         using var cts = new CancellationTokenSource(Wait.Long);
+        await using var beforeStart = client.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
+        var pending = beforeStart.MoveNextAsync();
+        await client.StartAsync();
+        Assert.True(await pending);
+        Assert.Equal((NodeChangeKind.Joined, first.PeerId), (beforeStart.Current.Kind, beforeStart.Current.Node.PeerId));
         await using var e = client.WatchAsync(cts.Token).GetAsyncEnumerator(cts.Token);
         Assert.True(await e.MoveNextAsync());
         Assert.Equal((NodeChangeKind.Joined, first.PeerId), (e.Current.Kind, e.Current.Node.PeerId));
