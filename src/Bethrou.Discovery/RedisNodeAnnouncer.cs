@@ -34,6 +34,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     private readonly RedisChannel _events;
     private readonly Action<RedisChannel, RedisValue> _requestHandler;
     private readonly TaskCompletionSource _announced = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _gate = new(1, 1); // one write to the key at a time, so an older record never lands last
     private IConnectionMultiplexer? _connection;
     private volatile Published _current;
     private volatile bool _forceJoin;
@@ -200,6 +201,8 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
         {
             tombstone = Build([], _current.Record.Seq);
         }
+        // Wait out an announcement in flight (UpdateAddressesAsync); later ones see the state and do nothing.
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             var db = connection.GetDatabase();
@@ -211,6 +214,10 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
         catch (Exception e) when (IsRedisFailure(e) || e is TimeoutException)
         {
             DiscoveryLog.WithdrawFailed(_logger, PeerId, RedisConnections.FirstLine(e.Message));
+        }
+        finally
+        {
+            _gate.Release();
         }
         await DisposeConnectionAsync().ConfigureAwait(false);
     }
@@ -234,6 +241,7 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         _stop.Dispose();
+        _gate.Dispose();
     }
 
     private async Task StopLoopsAsync()
@@ -280,19 +288,31 @@ public sealed class RedisNodeAnnouncer : IAsyncDisposable
     /// </summary>
     private async Task AnnounceAsync(bool join)
     {
-        var current = _current;
-        var db = _connection!.GetDatabase();
-        if (!join)
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
         {
-            if (await db.StringSetAsync(_key, current.Envelope, _options.Ttl, When.Exists).ConfigureAwait(false))
+            if (Volatile.Read(ref _state) != 1)
             {
-                return;
+                return; // stopping: never re-create the key after (or while) it is deleted
             }
+            var current = _current;
+            var db = _connection!.GetDatabase();
+            if (!join)
+            {
+                if (await db.StringSetAsync(_key, current.Envelope, _options.Ttl, When.Exists).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            var set = db.StringSetAsync(_key, current.Envelope, _options.Ttl);
+            var pub = db.PublishAsync(_events, current.JoinMessage);
+            await Task.WhenAll(set, pub).ConfigureAwait(false);
+            _announced.TrySetResult();
         }
-        var set = db.StringSetAsync(_key, current.Envelope, _options.Ttl);
-        var pub = db.PublishAsync(_events, current.JoinMessage);
-        await Task.WhenAll(set, pub).ConfigureAwait(false);
-        _announced.TrySetResult();
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     private async Task HeartbeatLoopAsync(int failures)

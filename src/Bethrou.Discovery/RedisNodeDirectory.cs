@@ -134,9 +134,9 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     public async IAsyncEnumerable<NodeChange> WatchAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         var channel = Channel.CreateUnbounded<NodeChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        if (Volatile.Read(ref _state) == 1 && _inbox.Writer.TryWrite(new AddWatcher(channel)))
+        if (Volatile.Read(ref _state) != 2 && _inbox.Writer.TryWrite(new AddWatcher(channel)))
         {
-            // The loop replays the snapshot into the channel and adds it to the watchers.
+            // The loop (once started) replays the snapshot into the channel and adds it to the watchers.
         }
         else
         {
@@ -197,6 +197,10 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         _inbox.Writer.TryWrite(new ScanNow(scanned));
         await scanned.Task.WaitAsync(ct).ConfigureAwait(false);
         DiscoveryLog.DirectoryStarted(_logger, _options.Topic, _snapshot.Count, (long)_time.GetElapsedTime(started).TotalMilliseconds);
+        if (Volatile.Read(ref _state) != 1)
+        {
+            return; // stopped meanwhile
+        }
 
         _ticker = TickAsync();
         TaskObserver.Observe(_ticker, _logger, "discovery directory ticker");
