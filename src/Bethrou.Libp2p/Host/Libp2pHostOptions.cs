@@ -36,7 +36,7 @@ public sealed class Libp2pHostOptions
 
     /// <summary>Muxer settings. Stream limits are above js-libp2p's 1000 because an exit carries one stream per proxied
     /// connection; the app layer (exit limits) bounds them more precisely.</summary>
-    public YamuxOptions Yamux { get; set; } = new() { MaxInboundStreams = 8192, MaxOutboundStreams = 8192, AcceptBacklog = 1024, StreamSendBufferSize = 64 * 1024 };
+    public YamuxOptions Yamux { get; set; } = new() { MaxInboundStreams = 8192, MaxOutboundStreams = 8192, AcceptBacklog = 1024, StreamSendBufferSize = 32 * 1024 };
 
     /// <summary>Every problem at once (empty when valid).</summary>
     public IReadOnlyList<string> Validate()
