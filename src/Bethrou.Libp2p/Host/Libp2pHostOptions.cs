@@ -36,6 +36,13 @@ public sealed class Libp2pHostOptions
 
     public YamuxOptions Yamux { get; set; } = new();
 
+    /// <summary>Dial <c>/p2p-circuit</c> addresses through circuit relay v2 (on by default, as in go and js).</summary>
+    public bool EnableRelayTransport { get; set; } = true;
+
+    /// <summary>When a peer has direct and relayed addresses, relayed dials start this long after the direct ones
+    /// (or as soon as every direct dial has failed).</summary>
+    public TimeSpan RelayDialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Every problem at once (empty when valid).</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -50,6 +57,10 @@ public sealed class Libp2pHostOptions
             {
                 errors.Add($"{name} must be positive, got {value}");
             }
+        }
+        if (RelayDialDelay < TimeSpan.Zero)
+        {
+            errors.Add($"RelayDialDelay must not be negative, got {RelayDialDelay}");
         }
         if (MaxInboundConnections < 1)
         {
