@@ -3,6 +3,7 @@ using Bethrou.Libp2p.Crypto;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
 using Bethrou.Libp2p.Pnet;
+using Bethrou.Libp2p.Protocols.Relay;
 using Bethrou.Proxy.Config;
 using Bethrou.Proxy.Node;
 
@@ -28,8 +29,8 @@ internal static class NodeCommand
         var dialTimeout = new Option<string?>("--dial-timeout") { Description = "Destination connect timeout (Go duration, default 10s)." };
         var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, info, warn or error." };
         var logFormat = new Option<string?>("--log-format") { Description = "text or json." };
-        var relayMode = new Option<bool>("--relay-mode") { Description = "Also serve as a circuit relay (v2)." };
-        var connectRelay = new Option<string[]>("--connect-relay") { Description = "Reserve a slot on this relay and listen through it (repeatable)." };
+        var relayMode = new Option<bool>("--relay-mode") { Description = "Also serve as a circuit relay (v2) for the network's peers (limits: relay.* in the config)." };
+        var connectRelay = new Option<string[]>("--connect-relay") { Description = "Relay multiaddr ending in /p2p/<relay id>: keep a reservation there and listen through it (repeatable)." };
         var discover = new Option<bool>("--discover") { Description = "Announce this node through Redis discovery." };
         var discoverAddress = new Option<string?>("--discover-address") { Description = "Redis URL (redis://, rediss://)." };
         var discoverUser = new Option<string?>("--discover-user") { Description = "Redis user." };
@@ -42,14 +43,6 @@ internal static class NodeCommand
         node.SetAction(async (r, ct) =>
         {
             var notYet = new List<string>();
-            if (r.GetValue(relayMode))
-            {
-                notYet.Add("--relay-mode");
-            }
-            if (r.GetValue(connectRelay) is { Length: > 0 })
-            {
-                notYet.Add("--connect-relay");
-            }
             if (r.GetValue(discover) || r.GetValue(discoverAddress) is not null || r.GetValue(discoverUser) is not null
                 || r.GetValue(discoverPass) is not null || r.GetValue(discoverTopic) is not null)
             {
@@ -57,7 +50,7 @@ internal static class NodeCommand
             }
             if (notYet.Count > 0)
             {
-                await Console.Error.WriteLineAsync($"bethrou: {string.Join(", ", notYet)}: not supported yet in this version (relay and discovery are coming); refusing to start without them rather than ignoring them").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"bethrou: {string.Join(", ", notYet)}: not supported yet in this version (discovery is coming); refusing to start without them rather than ignoring them").ConfigureAwait(false);
                 return ExitCodes.BadInput;
             }
             var env = EnvironmentSnapshot();
@@ -83,6 +76,8 @@ internal static class NodeCommand
                     DialTimeout = r.GetValue(dialTimeout),
                     LogLevel = r.GetValue(logLevel),
                     LogFormat = r.GetValue(logFormat),
+                    RelayMode = r.GetValue(relayMode) ? true : null,
+                    ConnectRelay = r.GetValue(connectRelay),
                 }, ValidateMultiaddr);
             }
             catch (ConfigException e)
@@ -165,7 +160,20 @@ internal static class NodeCommand
             await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        await using var relayService = cfg.Relay.Enabled
+            ? new RelayService(host, cfg.Relay.ToServiceOptions(), loggerFactory.CreateLogger("Bethrou.Relay"))
+            : null;
+        relayService?.Start();
         PrintReady(host, cfg.KeyPath);
+        await using var reservations = cfg.Relay.Connect.Count > 0
+            ? new RelayReservationManager(host, cfg.Relay.Connect.Select(Multiaddress.Parse), logger: loggerFactory.CreateLogger("Bethrou.Relay"))
+            : null;
+        if (reservations is not null)
+        {
+            // Each time a reservation is made (again), print our address through that relay like the others.
+            reservations.Reserved += info => PrintLine(info.CircuitAddress.WithPeerId(host.LocalPeer).ToString());
+            reservations.Start();
+        }
         try
         {
             await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
@@ -175,6 +183,17 @@ internal static class NodeCommand
         }
         await Console.Error.WriteLineAsync("bethrou: shutting down").ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    private static readonly Lock s_printLock = new();
+
+    private static void PrintLine(string line)
+    {
+        lock (s_printLock)
+        {
+            Console.WriteLine(line);
+            Console.Out.Flush();
+        }
     }
 
     internal static void PrintReady(Libp2pHost host, string keyPath)
