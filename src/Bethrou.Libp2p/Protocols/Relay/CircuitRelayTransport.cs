@@ -27,7 +27,7 @@ public sealed class CircuitRelayTransport : IHostTransport
         {
             throw new IOException($"{address}: the relay and the target are the same peer");
         }
-        var relayConn = await host.ConnectAsync(relayAddress, ct).ConfigureAwait(false);
+        var relayConn = await Dcutr.PortReuseConnect.ConnectAsync(host, relayAddress, ct).ConfigureAwait(false);
         if (relayConn.IsLimited)
         {
             throw new IOException($"the only connection to relay {relayConn.RemotePeer} is itself relayed; refusing to nest circuits");

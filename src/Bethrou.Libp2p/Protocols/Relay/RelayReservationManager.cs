@@ -174,7 +174,7 @@ public sealed class RelayReservationManager : IAsyncDisposable
             Libp2pConnection? conn = null;
             try
             {
-                conn = await _host.ConnectAsync(slot.Address, ct).ConfigureAwait(false);
+                conn = await Dcutr.PortReuseConnect.ConnectAsync(_host, slot.Address, ct).ConfigureAwait(false);
                 if (conn.IsLimited)
                 {
                     throw new IOException("the only connection to the relay is itself relayed");
