@@ -58,7 +58,16 @@ public sealed class Libp2pHost : IAsyncDisposable
         {
             _extraTransports.Add(new Protocols.Relay.CircuitRelayTransport());
         }
+        if (options.EnableHolePunching)
+        {
+            HolePunching = new Protocols.Dcutr.DcutrService(this, options.HolePunching,
+                (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Bethrou.Libp2p.Dcutr"));
+            HolePunching.Start();
+        }
     }
+
+    /// <summary>DCUtR hole punching (null when disabled).</summary>
+    public Protocols.Dcutr.DcutrService? HolePunching { get; }
 
     public Crypto.Ed25519PrivateKey Identity { get; }
 
@@ -719,6 +728,7 @@ public sealed class Libp2pHost : IAsyncDisposable
             return;
         }
         _stopping.Cancel();
+        HolePunching?.Dispose();
         foreach (var l in _listeners)
         {
             await l.DisposeAsync().ConfigureAwait(false);

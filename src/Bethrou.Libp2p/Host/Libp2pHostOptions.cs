@@ -39,6 +39,12 @@ public sealed class Libp2pHostOptions
     /// <summary>Dial <c>/p2p-circuit</c> addresses through circuit relay v2 (on by default, as in go and js).</summary>
     public bool EnableRelayTransport { get; set; } = true;
 
+    /// <summary>DCUtR hole punching over relayed connections (on by default, as in Go Bethrou). Connections to relays
+    /// and punching dials then leave from one fixed local port (SO_REUSEPORT); other dials are unchanged.</summary>
+    public bool EnableHolePunching { get; set; } = true;
+
+    public Protocols.Dcutr.DcutrOptions HolePunching { get; set; } = new();
+
     /// <summary>When a peer has direct and relayed addresses, relayed dials start this long after the direct ones
     /// (or as soon as every direct dial has failed).</summary>
     public TimeSpan RelayDialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
