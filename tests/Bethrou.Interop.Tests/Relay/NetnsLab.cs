@@ -4,6 +4,18 @@ using Xunit.Abstractions;
 
 namespace Bethrou.Interop.Tests.Relay;
 
+/// <summary>How the lab's two NAT routers behave.</summary>
+internal enum NatKind
+{
+    /// <summary>MASQUERADE with a fresh random port per connection (address/port-dependent mapping, "symmetric"):
+    /// observed addresses are useless for punching; unsolicited inbound SYNs are answered with RST by the router.</summary>
+    Symmetric,
+
+    /// <summary>MASQUERADE keeping the source port (endpoint-independent mapping) and a stealth firewall that drops
+    /// unsolicited inbound TCP (typical home router): TCP hole punching can work.</summary>
+    ConeStealth,
+}
+
 /// <summary>
 /// A small simulated internet in Linux network namespaces (needs root, iproute2 and iptables):
 /// <code>
@@ -27,11 +39,14 @@ internal sealed class NetnsLab : IAsyncDisposable
     private readonly List<LabProcess> _processes = [];
     private readonly List<string> _namespaces = [];
 
-    private NetnsLab(string prefix, ITestOutputHelper output)
+    private NetnsLab(string prefix, NatKind nat, ITestOutputHelper output)
     {
         Prefix = prefix;
+        Nat = nat;
         _output = output;
     }
+
+    public NatKind Nat { get; }
 
     public string Prefix { get; }
 
@@ -85,9 +100,9 @@ internal sealed class NetnsLab : IAsyncDisposable
         return null;
     }
 
-    public static async Task<NetnsLab> CreateAsync(ITestOutputHelper output)
+    public static async Task<NetnsLab> CreateAsync(ITestOutputHelper output, NatKind nat)
     {
-        var lab = new NetnsLab("bt" + Guid.NewGuid().ToString("N")[..6], output);
+        var lab = new NetnsLab("bt" + Guid.NewGuid().ToString("N")[..6], nat, output);
         try
         {
             await lab.BuildAsync();
@@ -121,9 +136,19 @@ internal sealed class NetnsLab : IAsyncDisposable
         {
             await InAsync(ns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1");
         }
-        await InAsync(RouterA, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", p + "ap", "-j", "MASQUERADE");
-        await InAsync(RouterB, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", p + "bp", "-j", "MASQUERADE");
-        _output.WriteLine($"netns lab {Prefix}: a={HostA} behind NAT {NatA}, b={HostB} behind NAT {NatB}, pub={PubA}/{PubB}");
+        foreach (var (router, wan) in new[] { (RouterA, p + "ap"), (RouterB, p + "bp") })
+        {
+            if (Nat == NatKind.Symmetric)
+            {
+                await InAsync(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", wan, "-j", "MASQUERADE", "--random-fully");
+            }
+            else
+            {
+                await InAsync(router, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", wan, "-j", "MASQUERADE");
+                await InAsync(router, "iptables", "-A", "INPUT", "-i", wan, "-p", "tcp", "-m", "conntrack", "--ctstate", "NEW,INVALID", "-j", "DROP");
+            }
+        }
+        _output.WriteLine($"netns lab {Prefix} ({Nat} NATs): a={HostA} behind NAT {NatA}, b={HostB} behind NAT {NatB}, pub={PubA}/{PubB}");
     }
 
     private async Task LinkAsync(string ns1, string if1, string addr1, string ns2, string if2, string addr2)

@@ -57,7 +57,8 @@ public sealed class NetnsRelayTests : IDisposable
         var bigHash = await WriteRandomFileAsync(Path.Combine(www, "big.bin"), 100 * 1024 * 1024, ct);
         var smallHash = await WriteRandomFileAsync(Path.Combine(www, "small.bin"), 1024 * 1024, ct);
 
-        await using var lab = await NetnsLab.CreateAsync(_output);
+        // Symmetric NATs: hole punching cannot succeed, so the whole transfer must go through the relay.
+        await using var lab = await NetnsLab.CreateAsync(_output, NatKind.Symmetric);
         LabProcess? relay = null, exit = null, client = null;
         try
         {
@@ -86,7 +87,11 @@ public sealed class NetnsRelayTests : IDisposable
             Assert.Equal(100 * 1024 * 1024, first.Bytes);
             Assert.Equal(bigHash, await HashFileAsync(first.File, ct));
 
-            await ReportPathAsync(lab, "after the first transfer");
+            Assert.Equal("relayed", await ReportPathAsync(lab, "after the first transfer"));
+            foreach (var l in exit.Stderr.Where(l => l.Contains("Dcutr[", StringComparison.Ordinal)))
+            {
+                _output.WriteLine("exit dcutr log: " + l);
+            }
 
             // Kill the relay; the exit's reservation must come back by itself once it restarts.
             relay.Kill();
@@ -100,6 +105,60 @@ public sealed class NetnsRelayTests : IDisposable
             var second = await CurlAsync(lab, "small.bin", ct);
             _output.WriteLine($"after the relay restart, 1 MiB: {second.Describe()}");
             Assert.Equal(smallHash, await HashFileAsync(second.File, ct));
+        }
+        catch
+        {
+            foreach (var p in new[] { relay, exit, client })
+            {
+                p?.DumpTo(_output);
+            }
+            throw;
+        }
+    }
+
+    [Fact]
+    public async Task BehindConeNatsTheRelayedConnectionTurnsDirectByHolePunching()
+    {
+        if (await NetnsLab.UnavailableReasonAsync() is { } reason)
+        {
+            _output.WriteLine("SKIPPED (netns lab unavailable): " + reason);
+            return;
+        }
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var ct = cts.Token;
+        var key = Path.Combine(_dir, "network.key");
+        await File.WriteAllBytesAsync(key, PreSharedKey.Generate().ToFileBytes(), ct);
+        var www = Directory.CreateDirectory(Path.Combine(_dir, "www")).FullName;
+        var hash = await WriteRandomFileAsync(Path.Combine(www, "file.bin"), 16 * 1024 * 1024, ct);
+
+        await using var lab = await NetnsLab.CreateAsync(_output, NatKind.ConeStealth);
+        LabProcess? relay = null, exit = null, client = null;
+        try
+        {
+            var origin = lab.Start(lab.Pub, "origin", "python3", "-u", "-m", "http.server", OriginPort.ToString(CultureInfo.InvariantCulture), "--bind", "0.0.0.0", "--directory", www);
+            await origin.WaitForLineAsync(l => l.Contains("Serving HTTP", StringComparison.Ordinal), ct);
+            relay = StartRelay(lab);
+            var relayId = (await relay.WaitForLineAsync(l => l.StartsWith("Peer ID: ", StringComparison.Ordinal), ct))["Peer ID: ".Length..];
+            var relayAddr = $"/ip4/{NetnsLab.PubA}/tcp/{RelayPort}/p2p/{relayId}";
+            exit = lab.Start(lab.A, "exit", Bethrou("node", "--key", key, "--identity", Path.Combine(_dir, "exit.key"),
+                "--listen", "/ip4/0.0.0.0/tcp/4000", "--connect-relay", relayAddr, "--log-level", "debug"));
+            var circuit = await exit.WaitForLineAsync(l => l.Contains("/p2p-circuit/p2p/", StringComparison.Ordinal), ct);
+            client = lab.Start(lab.B, "client", Bethrou("client", "--key", key, "--node", circuit, "--listen", $"127.0.0.1:{SocksPort}", "--log-level", "debug"));
+            await client.WaitForLineAsync(l => l.Contains("is up", StringComparison.Ordinal), ct, stderr: true);
+
+            // The exit (holding the inbound relayed connection) starts DCUtR; both sides dial from their punching port.
+            var punched = await exit.WaitForLineAsync(l => l.Contains("Dcutr[4062]", StringComparison.Ordinal) || l.Contains("Dcutr[4064]", StringComparison.Ordinal), ct, stderr: true);
+            _output.WriteLine("exit: " + punched);
+            foreach (var l in exit.Stderr.Where(l => l.Contains("Dcutr[", StringComparison.Ordinal)))
+            {
+                _output.WriteLine("exit dcutr log: " + l);
+            }
+            Assert.Contains("Dcutr[4062]", punched, StringComparison.Ordinal);
+            Assert.Equal("direct", await ReportPathAsync(lab, "after hole punching"));
+
+            var fetched = await CurlAsync(lab, "file.bin", ct);
+            _output.WriteLine($"16 MiB after hole punching: {fetched.Describe()}");
+            Assert.Equal(hash, await HashFileAsync(fetched.File, ct));
         }
         catch
         {
@@ -136,12 +195,14 @@ public sealed class NetnsRelayTests : IDisposable
     }
 
     /// <summary>Says whether B's connection to the exit is relayed or direct (TCP sockets seen in B's namespace).</summary>
-    private async Task ReportPathAsync(NetnsLab lab, string when)
+    private async Task<string> ReportPathAsync(NetnsLab lab, string when)
     {
         var sockets = await NetnsLab.InAsync(lab.B, "ss", "-Htn", "state", "established");
         var toRelay = sockets.Split('\n').Count(l => l.Contains($"{NetnsLab.PubA}:{RelayPort}", StringComparison.Ordinal));
         var toExit = sockets.Split('\n').Count(l => l.Contains(NetnsLab.NatA + ":", StringComparison.Ordinal) || l.Contains(NetnsLab.HostA + ":", StringComparison.Ordinal));
-        _output.WriteLine($"{when}: client TCP connections to the relay: {toRelay}, directly to the exit's side: {toExit} ({(toExit > 0 ? "direct" : "relayed")})");
+        var path = toExit > 0 ? "direct" : "relayed";
+        _output.WriteLine($"{when}: client TCP connections to the relay: {toRelay}, directly to the exit's side: {toExit} ({path})");
+        return path;
     }
 
     private static async Task<string> WriteRandomFileAsync(string path, int size, CancellationToken ct)
