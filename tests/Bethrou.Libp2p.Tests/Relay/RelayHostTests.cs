@@ -110,8 +110,8 @@ public sealed class RelayHostTests
         Assert.Contains(RelayProtocol.StopProtocolId, identified.Protocols);
         Assert.Contains(info.CircuitAddress, identified.Addresses);
 
-        // 8 MiB both ways, byte for byte, through the relay
-        var payload = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+        // 2 MiB both ways, byte for byte, through the relay
+        var payload = RandomNumberGenerator.GetBytes(2 * 1024 * 1024);
         Assert.Equal(payload, await EchoAsync(client, conn, payload, cts.Token));
         Assert.Equal(1, service.CircuitCount);
 
