@@ -4,6 +4,7 @@ using Bethrou.Libp2p.Crypto;
 using Bethrou.Libp2p.Host;
 using Bethrou.Libp2p.Multiformats;
 using Bethrou.Libp2p.Pnet;
+using Bethrou.Libp2p.Protocols.Relay;
 using Bethrou.Proxy.Config;
 using Bethrou.Proxy.Node;
 
@@ -29,8 +30,8 @@ internal static class NodeCommand
         var dialTimeout = new Option<string?>("--dial-timeout") { Description = "Destination connect timeout (Go duration, default 10s)." };
         var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, info, warn or error." };
         var logFormat = new Option<string?>("--log-format") { Description = "text or json." };
-        var relayMode = new Option<bool>("--relay-mode") { Description = "Also serve as a circuit relay (v2)." };
-        var connectRelay = new Option<string[]>("--connect-relay") { Description = "Reserve a slot on this relay and listen through it (repeatable)." };
+        var relayMode = new Option<bool>("--relay-mode") { Description = "Also serve as a circuit relay (v2) for the network's peers (limits: relay.* in the config)." };
+        var connectRelay = new Option<string[]>("--connect-relay") { Description = "Relay multiaddr ending in /p2p/<relay id>: keep a reservation there and listen through it (repeatable)." };
         var discover = new Option<bool>("--discover") { Description = "Announce this node through Redis discovery." };
         var discoverAddress = new Option<string?>("--discover-address") { Description = "Redis URL (redis://, rediss://)." };
         var discoverUser = new Option<string?>("--discover-user") { Description = "Redis user." };
@@ -43,15 +44,6 @@ internal static class NodeCommand
         }
         node.SetAction(async (r, ct) =>
         {
-            var notYet = new List<string>();
-            if (r.GetValue(relayMode))
-            {
-                notYet.Add("--relay-mode");
-            }
-            if (r.GetValue(connectRelay) is { Length: > 0 })
-            {
-                notYet.Add("--connect-relay");
-            }
             if (!r.GetValue(discover) && (r.GetValue(discoverAddress) is not null || r.GetValue(discoverUser) is not null
                 || r.GetValue(discoverPass) is not null || r.GetValue(discoverTopic) is not null || r.GetValue(discoverPrivate)))
             {
@@ -79,11 +71,6 @@ internal static class NodeCommand
                     return ExitCodes.BadInput;
                 }
             }
-            if (notYet.Count > 0)
-            {
-                await Console.Error.WriteLineAsync($"bethrou: {string.Join(", ", notYet)}: not supported yet in this version (relay and discovery are coming); refusing to start without them rather than ignoring them").ConfigureAwait(false);
-                return ExitCodes.BadInput;
-            }
             var env = EnvironmentSnapshot();
             var keyFlag = r.GetValue(key);
             if (keyFlag is null && r.GetValue(config) is null && !env.ContainsKey(NodeConfigLoader.Env.Key) && !env.ContainsKey(NodeConfigLoader.Env.Config))
@@ -107,6 +94,8 @@ internal static class NodeCommand
                     DialTimeout = r.GetValue(dialTimeout),
                     LogLevel = r.GetValue(logLevel),
                     LogFormat = r.GetValue(logFormat),
+                    RelayMode = r.GetValue(relayMode) ? true : null,
+                    ConnectRelay = r.GetValue(connectRelay),
                 }, ValidateMultiaddr);
             }
             catch (ConfigException e)
@@ -189,11 +178,32 @@ internal static class NodeCommand
             await Console.Error.WriteLineAsync($"bethrou: {e.Message}").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
+        await using var relayService = cfg.Relay.Enabled
+            ? new RelayService(host, cfg.Relay.ToServiceOptions(), loggerFactory.CreateLogger("Bethrou.Relay"))
+            : null;
+        relayService?.Start();
         PrintReady(host, cfg.KeyPath);
+        await using var reservations = cfg.Relay.Connect.Count > 0
+            ? new RelayReservationManager(host, cfg.Relay.Connect.Select(Multiaddress.Parse), logger: loggerFactory.CreateLogger("Bethrou.Relay"))
+            : null;
         RedisNodeAnnouncer? announcer = null;
+        if (reservations is not null)
+        {
+            // Each time a reservation is made (again), print our address through that relay like the others, and
+            // announce it with discovery.
+            reservations.Reserved += info =>
+            {
+                PrintLine(info.CircuitAddress.WithPeerId(host.LocalPeer).ToString());
+                if (announcer is { } a && discovery is not null)
+                {
+                    host.Track(a.UpdateAddressesAsync(AnnouncedAddresses(host, discovery)), "announce relay address");
+                }
+            };
+            reservations.Start();
+        }
         if (discovery is not null)
         {
-            var addrs = AddressFilter.ForAnnouncement(host.ListenAddresses, host.AnnounceAddresses, discovery.IncludePrivateAddresses);
+            var addrs = AnnouncedAddresses(host, discovery);
             announcer = new RedisNodeAnnouncer(discovery, id!, addrs, loggerFactory.CreateLogger("Bethrou.Discovery"));
             try
             {
@@ -222,6 +232,24 @@ internal static class NodeCommand
             await announcer.DisposeAsync().ConfigureAwait(false);
         }
         return ExitCodes.Ok;
+    }
+
+    /// <summary>--announce addresses as given (plus relay circuit addresses); else the listen addresses without
+    /// loopback and private ones unless --discover-private.</summary>
+    private static IReadOnlyList<Multiaddress> AnnouncedAddresses(Libp2pHost host, RedisDiscoveryOptions discovery) =>
+        host.AnnounceAddresses.Count > 0
+            ? AddressFilter.ForAnnouncement([], host.AdvertisedAddresses(), discovery.IncludePrivateAddresses)
+            : AddressFilter.ForAnnouncement(host.AdvertisedAddresses(), null, discovery.IncludePrivateAddresses);
+
+    private static readonly Lock s_printLock = new();
+
+    private static void PrintLine(string line)
+    {
+        lock (s_printLock)
+        {
+            Console.WriteLine(line);
+            Console.Out.Flush();
+        }
     }
 
     internal static void PrintReady(Libp2pHost host, string keyPath)

@@ -54,7 +54,20 @@ public sealed class Libp2pHost : IAsyncDisposable
         SetStreamHandler(IdentifyMessage.ProtocolId, HandleIdentifyAsync);
         SetStreamHandler(IdentifyMessage.PushProtocolId, HandleIdentifyPushAsync);
         SetStreamHandler(PingProtocol.ProtocolId, PingProtocol.HandleAsync);
+        if (options.EnableRelayTransport)
+        {
+            _extraTransports.Add(new Protocols.Relay.CircuitRelayTransport());
+        }
+        if (options.EnableHolePunching)
+        {
+            HolePunching = new Protocols.Dcutr.DcutrService(this, options.HolePunching,
+                (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Bethrou.Libp2p.Dcutr"));
+            HolePunching.Start();
+        }
     }
+
+    /// <summary>DCUtR hole punching (null when disabled).</summary>
+    public Protocols.Dcutr.DcutrService? HolePunching { get; }
 
     public Crypto.Ed25519PrivateKey Identity { get; }
 
@@ -151,15 +164,16 @@ public sealed class Libp2pHost : IAsyncDisposable
     internal async Task HandleInboundAsync(RawConnection raw) =>
         await AcceptUpgradedAsync(raw.Pipe, raw.LocalAddress, raw.RemoteAddress, () => raw.DisposeAsync(), isLimited: false).ConfigureAwait(false);
 
-    /// <summary>Upgrades an inbound pipe (TCP or relayed) and registers the connection; failures are logged, never thrown.</summary>
-    public async Task AcceptUpgradedAsync(System.IO.Pipelines.IDuplexPipe pipe, Multiaddress local, Multiaddress remote,
+    /// <summary>Upgrades an inbound pipe (TCP or relayed) and registers the connection; failures are logged, never
+    /// thrown (the result is then null and <paramref name="dispose"/> has run).</summary>
+    public async Task<Libp2pConnection?> AcceptUpgradedAsync(System.IO.Pipelines.IDuplexPipe pipe, Multiaddress local, Multiaddress remote,
         Func<ValueTask> dispose, bool isLimited)
     {
         if (!await _upgradeSlots.WaitAsync(_options.UpgradeTimeout, _stopping.Token).ConfigureAwait(false))
         {
             HostLog.InboundRefused(_logger, remote, "too many handshakes in progress");
             await dispose().ConfigureAwait(false);
-            return;
+            return null;
         }
         ConnectionUpgrader.Result result;
         try
@@ -172,7 +186,7 @@ public sealed class Libp2pHost : IAsyncDisposable
         {
             HostLog.InboundUpgradeFailed(_logger, remote, e.Message);
             await dispose().ConfigureAwait(false);
-            return;
+            return null;
         }
         finally
         {
@@ -182,6 +196,7 @@ public sealed class Libp2pHost : IAsyncDisposable
         var conn = new Libp2pConnection(result.Secure.RemotePeer, result.Secure.RemotePublicKey, local, remote,
             isOutbound: false, result.Session, dispose, isLimited);
         Register(conn);
+        return conn;
     }
 
     private void Register(Libp2pConnection conn)
@@ -355,24 +370,94 @@ public sealed class Libp2pHost : IAsyncDisposable
             {
                 throw new IOException($"no known addresses for {peer}");
             }
-            // Direct addresses first, relayed ones as fallback.
-            var errors = new List<string>();
-            foreach (var a in addrs.OrderBy(a => a.IsRelayed))
-            {
-                try
-                {
-                    return await ConnectAsync(a.WithPeerId(peer), _stopping.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is IOException or TimeoutException)
-                {
-                    errors.Add($"{a}: {e.Message}");
-                }
-            }
-            throw new IOException($"could not reach {peer}: " + string.Join("; ", errors));
+            return await DialRaceAsync(peer, addrs).ConfigureAwait(false);
         }
         finally
         {
             _pendingDials.TryRemove(peer, out _);
+        }
+    }
+
+    /// <summary>
+    /// Direct addresses are dialled at once, in parallel; relayed ones join after <see cref="Libp2pHostOptions.RelayDialDelay"/>
+    /// or as soon as every direct dial has failed. The first connection wins and the other dials are cancelled; the
+    /// whole race is bounded by one <see cref="Libp2pHostOptions.DialTimeout"/>.
+    /// </summary>
+    private async Task<Libp2pConnection> DialRaceAsync(PeerId peer, IReadOnlyList<Multiaddress> addrs)
+    {
+        var direct = addrs.Where(a => !a.IsRelayed).ToList();
+        var relayed = addrs.Where(a => a.IsRelayed).ToList();
+        var errors = new ConcurrentQueue<string>();
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        race.CancelAfter(_options.DialTimeout);
+        var pending = direct.Select(a => TryDialAsync(a, peer, errors, race.Token)).ToList();
+        Task? relayGate = relayed.Count == 0 ? null
+            : direct.Count == 0 ? Task.CompletedTask
+            : DelayQuietlyAsync(_options.RelayDialDelay, race.Token);
+        Libp2pConnection? winner = null;
+        try
+        {
+            while (winner is null)
+            {
+                if (relayGate is not null && (relayGate.IsCompleted || pending.Count == 0))
+                {
+                    relayGate = null;
+                    pending.AddRange(relayed.Select(a => TryDialAsync(a, peer, errors, race.Token)));
+                }
+                if (pending.Count == 0)
+                {
+                    break;
+                }
+                var done = relayGate is null
+                    ? await Task.WhenAny(pending).ConfigureAwait(false)
+                    : await Task.WhenAny([.. pending, relayGate]).ConfigureAwait(false);
+                if (done is Task<Libp2pConnection?> dial)
+                {
+                    pending.Remove(dial);
+                    winner = await dial.ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await race.CancelAsync().ConfigureAwait(false);
+            // Losers end promptly once cancelled; a loser that finished anyway stays registered (GetConnection prefers direct).
+            await Task.WhenAll(pending).ConfigureAwait(false);
+        }
+        if (winner is not null)
+        {
+            return winner;
+        }
+        _stopping.Token.ThrowIfCancellationRequested();
+        throw new IOException($"could not reach {peer} within {_options.DialTimeout.TotalSeconds:0.#} s: " + string.Join("; ", errors));
+    }
+
+    private async Task<Libp2pConnection?> TryDialAsync(Multiaddress address, PeerId peer, ConcurrentQueue<string> errors, CancellationToken ct)
+    {
+        await Task.Yield();
+        try
+        {
+            return await ConnectAsync(address.WithPeerId(peer), ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            errors.Enqueue($"{address}: cancelled (timed out or another address won)");
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or InvalidDataException or ObjectDisposedException)
+        {
+            errors.Enqueue($"{address}: {e.Message}");
+        }
+        return null;
+    }
+
+    private async Task DelayQuietlyAsync(TimeSpan delay, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(delay, _time, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -659,6 +744,7 @@ public sealed class Libp2pHost : IAsyncDisposable
             return;
         }
         _stopping.Cancel();
+        HolePunching?.Dispose();
         foreach (var l in _listeners)
         {
             await l.DisposeAsync().ConfigureAwait(false);

@@ -38,6 +38,19 @@ public sealed class Libp2pHostOptions
     /// connection; the app layer (exit limits) bounds them more precisely.</summary>
     public YamuxOptions Yamux { get; set; } = new() { MaxInboundStreams = 8192, MaxOutboundStreams = 8192, AcceptBacklog = 1024, StreamSendBufferSize = 32 * 1024 };
 
+    /// <summary>Dial <c>/p2p-circuit</c> addresses through circuit relay v2 (on by default, as in go and js).</summary>
+    public bool EnableRelayTransport { get; set; } = true;
+
+    /// <summary>DCUtR hole punching over relayed connections (on by default, as in Go Bethrou). Connections to relays
+    /// and punching dials then leave from one fixed local port (SO_REUSEPORT); other dials are unchanged.</summary>
+    public bool EnableHolePunching { get; set; } = true;
+
+    public Protocols.Dcutr.DcutrOptions HolePunching { get; set; } = new();
+
+    /// <summary>When a peer has direct and relayed addresses, relayed dials start this long after the direct ones
+    /// (or as soon as every direct dial has failed).</summary>
+    public TimeSpan RelayDialDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Every problem at once (empty when valid).</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -52,6 +65,10 @@ public sealed class Libp2pHostOptions
             {
                 errors.Add($"{name} must be positive, got {value}");
             }
+        }
+        if (RelayDialDelay < TimeSpan.Zero)
+        {
+            errors.Add($"RelayDialDelay must not be negative, got {RelayDialDelay}");
         }
         if (MaxInboundConnections < 1)
         {

@@ -21,6 +21,16 @@ namespace Bethrou.Proxy.Config;
 ///   max_streams: 1024
 ///   max_streams_per_peer: 256
 ///   dial_timeout: 10s
+/// relay:
+///   enabled: false            # serve circuit relay v2 (--relay-mode)
+///   connect: [/ip4/203.0.113.7/tcp/4000/p2p/12D3KooW...]   # listen through these relays (--connect-relay)
+///   max_reservations: 128
+///   max_reservations_per_ip: 16     # 0 = no per-IP limit
+///   reservation_ttl: 1h
+///   max_circuits: 1024
+///   max_circuits_per_peer: 64
+///   data_limit: 0             # bytes per direction per relayed connection (suffixes KiB, MiB, GiB, TiB); 0 = unlimited
+///   duration_limit: 0s        # per relayed connection; 0 = unlimited
 /// log: {level: info, format: text}
 /// </code>
 /// </summary>
@@ -41,6 +51,9 @@ internal sealed record NodeConfig(
     /// <summary>node.key in the state directory (see <see cref="StatePaths"/>).</summary>
     public static string DefaultIdentityPath => StatePaths.DefaultIdentity();
     public const string DefaultListen = "/ip4/0.0.0.0/tcp/4000";
+
+    /// <summary>Relay service and listen-through-relay settings.</summary>
+    public NodeRelaySettings Relay { get; init; } = new();
 
     public ExitOptions ToExitOptions() => new()
     {
@@ -74,12 +87,91 @@ internal sealed record NodeConfig(
         sb.Append(CultureInfo.InvariantCulture, $"exit.max_streams: {MaxConcurrentStreams}\n");
         sb.Append(CultureInfo.InvariantCulture, $"exit.max_streams_per_peer: {MaxConcurrentStreamsPerPeer}\n");
         sb.Append("exit.dial_timeout: ").Append(GoDuration.Format(DialTimeout)).Append('\n');
+        sb.Append("relay.enabled: ").Append(Relay.Enabled ? "true" : "false").Append('\n');
+        if (Relay.Enabled)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"relay.max_reservations: {Relay.MaxReservations} (per IP: {Relay.MaxReservationsPerIp}, ttl {GoDuration.Format(Relay.ReservationTtl)})\n");
+            sb.Append(CultureInfo.InvariantCulture, $"relay.max_circuits: {Relay.MaxCircuits} (per peer: {Relay.MaxCircuitsPerPeer})\n");
+            sb.Append(CultureInfo.InvariantCulture, $"relay.data_limit: {(Relay.DataLimit == 0 ? "unlimited" : Relay.DataLimit + " bytes")}\n");
+            sb.Append("relay.duration_limit: ").Append(Relay.DurationLimit <= TimeSpan.Zero ? "unlimited" : GoDuration.Format(Relay.DurationLimit)).Append('\n');
+        }
+        if (Relay.Connect.Count > 0)
+        {
+            sb.Append("relay.connect: ").Append(string.Join(", ", Relay.Connect)).Append('\n');
+        }
         sb.Append("log.level: ").Append(Log.Level).Append('\n');
         sb.Append("log.format: ").Append(Log.Format);
         return sb.ToString();
     }
 
     public override string ToString() => Describe();
+}
+
+/// <summary>The node's relay settings: the relay service (<c>--relay-mode</c>) and the relays it listens through.</summary>
+internal sealed record NodeRelaySettings
+{
+    public bool Enabled { get; init; }
+
+    /// <summary>Relay multiaddrs ending in /p2p/&lt;relay&gt; (<c>--connect-relay</c>).</summary>
+    public IReadOnlyList<string> Connect { get; init; } = [];
+
+    public int MaxReservations { get; init; } = 128;
+
+    public int MaxReservationsPerIp { get; init; } = 16;
+
+    public TimeSpan ReservationTtl { get; init; } = TimeSpan.FromHours(1);
+
+    public int MaxCircuits { get; init; } = 1024;
+
+    public int MaxCircuitsPerPeer { get; init; } = 64;
+
+    /// <summary>Bytes per direction per relayed connection; 0 = unlimited.</summary>
+    public ulong DataLimit { get; init; }
+
+    /// <summary>Per relayed connection; zero = unlimited.</summary>
+    public TimeSpan DurationLimit { get; init; }
+
+    public Bethrou.Libp2p.Protocols.Relay.RelayServiceOptions ToServiceOptions() => new()
+    {
+        MaxReservations = MaxReservations,
+        MaxReservationsPerIp = MaxReservationsPerIp,
+        ReservationTtl = ReservationTtl,
+        MaxCircuits = MaxCircuits,
+        MaxCircuitsPerPeer = MaxCircuitsPerPeer,
+        DataLimit = DataLimit,
+        DurationLimit = DurationLimit,
+    };
+
+    /// <summary>Parses a byte count: digits with an optional suffix B, KiB, MiB, GiB, TiB (or K, M, G, T, all powers of 1024).</summary>
+    public static bool TryParseSize(string text, out ulong bytes)
+    {
+        bytes = 0;
+        var t = text.Trim();
+        var i = 0;
+        while (i < t.Length && char.IsAsciiDigit(t[i]))
+        {
+            i++;
+        }
+        if (i == 0 || !ulong.TryParse(t.AsSpan(0, i), NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+        {
+            return false;
+        }
+        var shift = t[i..].Trim().ToUpperInvariant() switch
+        {
+            "" or "B" => 0,
+            "K" or "KB" or "KIB" => 10,
+            "M" or "MB" or "MIB" => 20,
+            "G" or "GB" or "GIB" => 30,
+            "T" or "TB" or "TIB" => 40,
+            _ => -1,
+        };
+        if (shift < 0 || (shift > 0 && n > ulong.MaxValue >> shift))
+        {
+            return false;
+        }
+        bytes = n << shift;
+        return true;
+    }
 }
 
 /// <summary>Command-line values for the exit node; null/empty means "not given".</summary>
@@ -110,6 +202,12 @@ internal sealed class NodeOverrides
 
     public string? LogFormat { get; init; }
 
+    /// <summary><c>--relay-mode</c>; null = not given.</summary>
+    public bool? RelayMode { get; init; }
+
+    /// <summary>Repeated <c>--connect-relay</c>; replaces the file's and env's list.</summary>
+    public IReadOnlyList<string>? ConnectRelay { get; init; }
+
     public static NodeOverrides None { get; } = new();
 }
 
@@ -131,6 +229,8 @@ internal static class NodeConfigLoader
         public const string DialTimeout = "BETHROU_DIAL_TIMEOUT";
         public const string LogLevel = "BETHROU_LOG_LEVEL";
         public const string LogFormat = "BETHROU_LOG_FORMAT";
+        public const string RelayMode = "BETHROU_RELAY_MODE";
+        public const string ConnectRelay = "BETHROU_CONNECT_RELAY";
     }
 
     public static NodeConfig Load(
@@ -158,6 +258,7 @@ internal static class NodeConfigLoader
             (Env.AllowedPeers, "exit.allowed_peers"), (Env.MaxStreams, "exit.max_streams"),
             (Env.MaxStreamsPerPeer, "exit.max_streams_per_peer"), (Env.DialTimeout, "exit.dial_timeout"),
             (Env.LogLevel, "log.level"), (Env.LogFormat, "log.format"),
+            (Env.RelayMode, "relay.enabled"), (Env.ConnectRelay, "relay.connect"),
         ])
         {
             if (env.TryGetValue(name, out var value))
@@ -190,6 +291,11 @@ internal static class NodeConfigLoader
         layers.ApplyText("exit.dial_timeout", flags.DialTimeout, "--dial-timeout");
         layers.ApplyText("log.level", flags.LogLevel, "--log-level");
         layers.ApplyText("log.format", flags.LogFormat, "--log-format");
+        layers.ApplyValue("relay.enabled", flags.RelayMode, "--relay-mode");
+        if (flags.ConnectRelay is { Count: > 0 })
+        {
+            layers.ApplyValue("relay.connect", CheckRelayAddrs(flags.ConnectRelay, "--connect-relay", layers), "--connect-relay");
+        }
 
         var key = layers.Get<string>("key");
         if (key is null && !layers.HadError("key") && !layers.SourceFailed)
@@ -222,7 +328,58 @@ internal static class NodeConfigLoader
             new LogSettings(
                 ClientConfigLoader.NormalizeLevel(layers.GetOrDefault("log.level", "info")),
                 layers.GetOrDefault("log.format", "text").ToLowerInvariant()),
-            configPath);
+            configPath)
+        {
+            Relay = new NodeRelaySettings
+            {
+                Enabled = layers.GetOrDefault("relay.enabled", false),
+                Connect = layers.GetOrDefault<List<string>>("relay.connect", []),
+                MaxReservations = layers.GetOrDefault("relay.max_reservations", 128),
+                MaxReservationsPerIp = layers.GetOrDefault("relay.max_reservations_per_ip", 16),
+                ReservationTtl = layers.GetOrDefault("relay.reservation_ttl", TimeSpan.FromHours(1)),
+                MaxCircuits = layers.GetOrDefault("relay.max_circuits", 1024),
+                MaxCircuitsPerPeer = layers.GetOrDefault("relay.max_circuits_per_peer", 64),
+                DataLimit = layers.GetOrDefault("relay.data_limit", 0UL),
+                DurationLimit = layers.GetOrDefault("relay.duration_limit", TimeSpan.Zero),
+            },
+        };
+    }
+
+    private static List<string>? CheckRelayAddrs(IReadOnlyList<string> addrs, string origin, ConfigLayers layers)
+    {
+        var ok = true;
+        foreach (var a in addrs)
+        {
+            string? problem = null;
+            if (!Multiaddress.TryParse(a, out var ma, out var error))
+            {
+                problem = error;
+            }
+            else if (ma.IsRelayed)
+            {
+                problem = "a relay address must not itself contain /p2p-circuit";
+            }
+            else if (ma.PeerId is null)
+            {
+                problem = "a relay address must end with /p2p/<relay peer id>";
+            }
+            if (problem is not null)
+            {
+                layers.AddError($"{origin}: '{a}': {problem}");
+                ok = false;
+            }
+        }
+        return ok ? [.. addrs] : null;
+    }
+
+    private static object? ParseSize(string text, string origin, ConfigLayers layers)
+    {
+        if (NodeRelaySettings.TryParseSize(text, out var bytes))
+        {
+            return bytes;
+        }
+        layers.AddError($"{origin}: '{text}' is not a byte count (digits with an optional B, KiB, MiB, GiB or TiB suffix)");
+        return null;
     }
 
     private static IEnumerable<ConfigKey> Schema(Func<string, string?>? validateMultiaddr) =>
@@ -245,6 +402,21 @@ internal static class NodeConfigLoader
         new("exit.dial_timeout", ConfigValueKind.Duration),
         new("log.level", ConfigValueKind.String, v => ClientConfigLoader.CheckChoice("log level", (string)v, LogLevels.All)),
         new("log.format", ConfigValueKind.String, v => ClientConfigLoader.CheckChoice("log format", (string)v, ["text", "json"])),
+        new("relay.enabled", ConfigValueKind.Bool),
+        new("relay.connect", ConfigValueKind.Custom, null,
+            (node, path, layers) => layers.ReadStringList(node, ConfigLayers.At(path, node)) is { } list
+                ? CheckRelayAddrs(list, ConfigLayers.At(path, node), layers) : null,
+            (text, origin, layers) => CheckRelayAddrs(ConfigLayers.SplitList(text), origin, layers)),
+        new("relay.max_reservations", ConfigValueKind.Int, v => (int)v < 1 ? "must be at least 1" : null),
+        new("relay.max_reservations_per_ip", ConfigValueKind.Int, v => (int)v < 0 ? "must be 0 (no limit) or more" : null),
+        new("relay.reservation_ttl", ConfigValueKind.Duration, v => (TimeSpan)v < TimeSpan.FromSeconds(1) ? "must be at least 1s" : null),
+        new("relay.max_circuits", ConfigValueKind.Int, v => (int)v < 1 ? "must be at least 1" : null),
+        new("relay.max_circuits_per_peer", ConfigValueKind.Int, v => (int)v < 1 ? "must be at least 1" : null),
+        new("relay.data_limit", ConfigValueKind.Custom, null,
+            (node, path, layers) => node is YamlScalarNode scalar && scalar.Value is { } v
+                ? ParseSize(v, ConfigLayers.At(path, node), layers) : ParseSize(ConfigLayers.Describe(node), ConfigLayers.At(path, node), layers),
+            ParseSize),
+        new("relay.duration_limit", ConfigValueKind.Duration, v => (TimeSpan)v < TimeSpan.Zero ? "must not be negative" : null),
     ];
 
     private static ConfigKey AddrList(string path, Func<string, string?>? validateMultiaddr) =>
