@@ -4,6 +4,8 @@ using Bethrou.Libp2p.Muxing.Yamux;
 
 namespace Bethrou.Libp2p.Tests.Muxing;
 
+/// <remarks>Runs alone: ThousandIdleStreamsStayCheap measures the process heap, which tests running beside it would inflate.</remarks>
+[Collection(MemorySensitiveCollection.Name)]
 public class YamuxSessionTests(ITestOutputHelper output)
 {
     [Fact]
