@@ -143,6 +143,40 @@ public sealed class RoutingStrategyTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_silent_exit_is_taken_out_by_the_health_check_without_any_request()
+    {
+        using var cts = new CancellationTokenSource(s_deadline);
+        // Health every 1 s with a 2 s ping timeout; B goes silent (connection open, no bytes) and no request is made:
+        // only the health loop can notice.
+        await using var world = await World.StartAsync(ExitSelectionPolicies.RoundRobin, output, health: "1s", delayB: TimeSpan.Zero, timeout: "2s");
+        var down = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        world.Client.Pool.HealthChanged += e =>
+        {
+            if (e.Id == world.B.Id && !e.IsHealthy)
+            {
+                down.TrySetResult();
+            }
+        };
+        var sw = Stopwatch.StartNew();
+        world.Relay!.Freeze();
+        try
+        {
+            await down.Task.WaitAsync(cts.Token);
+            output.WriteLine($"silent exit marked unhealthy {sw.ElapsedMilliseconds} ms after it went silent: {world.StateOf(world.B).LastError}");
+            Assert.Contains("no answer within 2 s", world.StateOf(world.B).LastError, StringComparison.Ordinal);
+            // Every request now goes to A without trying B.
+            var served = await world.RunAsync(6, cts.Token);
+            Assert.All(served, s => Assert.Equal(world.A.Id, s));
+        }
+        finally
+        {
+            world.Relay!.Thaw();
+        }
+        // When B answers again it is put back.
+        Assert.True(await world.Client.Pool.WaitForHealthyAsync(2, TimeSpan.FromSeconds(60), cts.Token), world.Describe());
+    }
+
     /// <summary>Two in-process exits, an in-process client and an HTTP origin.</summary>
     private sealed class World : IAsyncDisposable
     {
