@@ -21,7 +21,7 @@ public sealed class ProcessLifecycleTests(ITestOutputHelper output)
     {
         await using var ws = new E2eWorkspace(output);
         await using var origin = new HttpOrigin();
-        var (_, addr) = await ws.StartNodeAsync("--allow-private");
+        var (node, addr) = await ws.StartNodeAsync("--allow-private");
         var (client, socks) = await ws.StartClientAsync([addr]);
         await E2eWorkspace.WaitForExitUpAsync(client, addr);
 
@@ -45,6 +45,11 @@ public sealed class ProcessLifecycleTests(ITestOutputHelper output)
         Assert.Equal(DeterministicBytes.Sha256Hex(TransferBytes), await DeterministicBytes.FileSha256HexAsync(file));
         Assert.Equal(0, await client.WaitForExitAsync(s_timeout));
         Assert.DoesNotContain("Drain timeout", client.Stderr, StringComparison.Ordinal);
+
+        // The exit node stops cleanly on SIGTERM too.
+        await node.TerminateAsync();
+        Assert.Equal(0, await node.WaitForExitAsync(s_timeout));
+        Assert.Contains("bethrou: shutting down", node.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -126,21 +126,66 @@ public sealed class RoutingStrategyTests(ITestOutputHelper output)
         var served = await world.RunAsync(2, cts.Token);
         Assert.Contains(world.A.Id, served);
         Assert.Contains(world.B.Id, served);
+        var down = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        world.Client.Pool.HealthChanged += e =>
+        {
+            if (e.Id == world.B.Id && !e.IsHealthy)
+            {
+                down.TrySetResult(e.LastError);
+            }
+        };
         world.Relay!.Freeze();
         try
         {
             // Two more requests: one of them picks B first, gets no answer within timeout + 2 s, and is carried by A.
             served = await world.RunAsync(2, cts.Token);
             Assert.All(served, s => Assert.Equal(world.A.Id, s));
-            var b = world.StateOf(world.B);
-            Assert.False(b.IsHealthy);
-            output.WriteLine($"frozen exit: {b.LastError}");
-            Assert.Contains("no answer within", b.LastError, StringComparison.Ordinal);
+            Assert.False(world.StateOf(world.B).IsHealthy);
+            // Taken out by the failed attempt itself (the health loop is off).
+            Assert.True(down.Task.IsCompleted);
+            var reason = await down.Task;
+            output.WriteLine($"frozen exit: {reason}");
+            Assert.Equal("no answer within 4 s", reason);
         }
         finally
         {
             world.Relay!.Thaw();
         }
+    }
+
+    [Fact]
+    public async Task A_silent_exit_is_taken_out_by_the_health_check_without_any_request()
+    {
+        using var cts = new CancellationTokenSource(s_deadline);
+        // Health every 1 s with a 2 s ping timeout; B goes silent (connection open, no bytes) and no request is made:
+        // only the health loop can notice.
+        await using var world = await World.StartAsync(ExitSelectionPolicies.RoundRobin, output, health: "1s", delayB: TimeSpan.Zero, timeout: "2s");
+        // The reason at the moment B goes down (LastError changes later: the failed probe then closes the connection).
+        var down = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        world.Client.Pool.HealthChanged += e =>
+        {
+            if (e.Id == world.B.Id && !e.IsHealthy)
+            {
+                down.TrySetResult(e.LastError);
+            }
+        };
+        var sw = Stopwatch.StartNew();
+        world.Relay!.Freeze();
+        try
+        {
+            var reason = await down.Task.WaitAsync(cts.Token);
+            output.WriteLine($"silent exit marked unhealthy {sw.ElapsedMilliseconds} ms after it went silent: {reason}");
+            Assert.Equal("no answer within 2 s", reason);
+            // Every request now goes to A without trying B.
+            var served = await world.RunAsync(6, cts.Token);
+            Assert.All(served, s => Assert.Equal(world.A.Id, s));
+        }
+        finally
+        {
+            world.Relay!.Thaw();
+        }
+        // When B answers again it is put back.
+        Assert.True(await world.Client.Pool.WaitForHealthyAsync(2, TimeSpan.FromSeconds(60), cts.Token), world.Describe());
     }
 
     /// <summary>Two in-process exits, an in-process client and an HTTP origin.</summary>

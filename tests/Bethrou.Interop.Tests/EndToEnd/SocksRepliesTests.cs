@@ -214,6 +214,34 @@ public sealed class SocksRepliesTests(SocksStackFixture stack, ITestOutputHelper
     }
 
     [Fact]
+    public async Task Username_and_password_are_required_when_configured()
+    {
+        using var cts = new CancellationTokenSource(s_deadline);
+        var proxy = $"{stack.AuthSocks.Address}:{stack.AuthSocks.Port}";
+        var url = stack.Origin.Url("/bytes/3000");
+        var ok = await CurlRunner.RunAsync(s_deadline, "--socks5-hostname", proxy, "--proxy-user", "alice:s3cret pass", "-o", "/dev/null",
+            "-w", "%{http_code} %{size_download}", url);
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+        Assert.Equal("200 3000", ok.Stdout);
+        var wrong = await CurlRunner.RunAsync(s_deadline, "--socks5-hostname", proxy, "--proxy-user", "alice:wrong", "-o", "/dev/null", url);
+        Assert.NotEqual(0, wrong.ExitCode);
+        var none = await CurlRunner.RunAsync(s_deadline, "--socks5-hostname", proxy, "-o", "/dev/null", url);
+        Assert.NotEqual(0, none.ExitCode);
+
+        // On the wire: no-auth only is answered with 0xFF; a wrong password with status 1, then a close.
+        using (var s = await RawSocks.OpenAsync(stack.AuthSocks, cts.Token))
+        {
+            await s.SendAsync(new byte[] { 5, 1, 0 }, cts.Token);
+            Assert.Equal(new byte[] { 5, 0xFF }, (await RawSocks.ReadToEndAsync(s, cts.Token)).Data);
+        }
+        using (var s = await RawSocks.OpenAsync(stack.AuthSocks, cts.Token))
+        {
+            await s.SendAsync((byte[])[5, 1, 2, 1, 5, .. "alice"u8, 5, .. "wrong"u8], cts.Token);
+            Assert.Equal(new byte[] { 5, 2, 1, 1 }, (await RawSocks.ReadToEndAsync(s, cts.Token)).Data);
+        }
+    }
+
+    [Fact]
     public async Task Stalled_handshake_is_closed_after_the_handshake_timeout()
     {
         using var cts = new CancellationTokenSource(s_deadline);

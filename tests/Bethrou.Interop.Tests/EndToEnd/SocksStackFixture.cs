@@ -10,7 +10,8 @@ namespace Bethrou.Interop.Tests.EndToEnd;
 /// <item><b>strict</b>: an exit with the default egress policy, and a client using only it;</item>
 /// <item><b>open</b>: an exit with <c>--allow-private --deny-port D --dial-timeout 1s</c>, and a client (debug log) using only it;</item>
 /// <item><b>tiny</b>: an exit with <c>--allow-private --max-streams 1 --max-streams-per-peer 1</c>, and a client;</item>
-/// <item><b>dead</b>: a client whose only exit does not exist (nothing listens on its port).</item>
+/// <item><b>dead</b>: a client whose only exit does not exist (nothing listens on its port);</item>
+/// <item><b>auth</b>: a client to the open exit with <c>--socks-user alice --socks-pass "s3cret pass"</c>.</item>
 /// </list>
 /// </summary>
 public sealed class SocksStackFixture : IAsyncLifetime
@@ -24,6 +25,9 @@ public sealed class SocksStackFixture : IAsyncLifetime
     public IPEndPoint TinySocks { get; private set; } = null!;
 
     public IPEndPoint DeadSocks { get; private set; } = null!;
+
+    /// <summary>A client to the open exit that requires username "alice", password "s3cret pass".</summary>
+    public IPEndPoint AuthSocks { get; private set; } = null!;
 
     /// <summary>The port the open exit refuses (--deny-port), with a live listener on it.</summary>
     public TcpListener DeniedPortListener { get; } = new(IPAddress.Loopback, 0);
@@ -55,17 +59,20 @@ public sealed class SocksStackFixture : IAsyncLifetime
             _ws.StartClientAsync([open.Result.Addr], "--log-level", "debug"),
             _ws.StartClientAsync([tiny.Result.Addr]),
             _ws.StartClientAsync([deadAddr]),
+            _ws.StartClientAsync([open.Result.Addr], "--socks-user", "alice", "--socks-pass", "s3cret pass"),
         };
         await Task.WhenAll(clients);
         (_, StrictSocks) = clients[0].Result;
         (OpenClient, OpenSocks) = clients[1].Result;
         (_, TinySocks) = clients[2].Result;
         (_, DeadSocks) = clients[3].Result;
+        (_, AuthSocks) = clients[4].Result;
         _processes.AddRange([strict.Result.Process, open.Result.Process, tiny.Result.Process, .. clients.Select(c => c.Result.Process)]);
         await Task.WhenAll(
             E2eWorkspace.WaitForExitUpAsync(clients[0].Result.Process, strict.Result.Addr),
             E2eWorkspace.WaitForExitUpAsync(clients[1].Result.Process, open.Result.Addr),
-            E2eWorkspace.WaitForExitUpAsync(clients[2].Result.Process, tiny.Result.Addr));
+            E2eWorkspace.WaitForExitUpAsync(clients[2].Result.Process, tiny.Result.Addr),
+            E2eWorkspace.WaitForExitUpAsync(clients[4].Result.Process, open.Result.Addr));
     }
 
     public async Task DisposeAsync()
