@@ -227,6 +227,12 @@ public sealed class RoutingStrategyTests(ITestOutputHelper output)
             var b = await InProcessExit.StartAsync(psk);
             var relay = delayB is { } d ? new DelayRelay(b.Port, d) : null;
             var addrB = relay is null ? b.Addr : b.AddrVia(relay.Port);
+            if (relay is not null)
+            {
+                // B advertises only the delaying relay in identify, so the client never learns (and redials) B's own
+                // port behind the test's back when B is frozen.
+                b.Host.AnnounceAddresses.Add(Bethrou.Libp2p.Multiformats.Multiaddress.Parse(addrB).WithoutPeerId());
+            }
             var nodes = startWithB ? new[] { a.Addr, addrB } : [a.Addr];
             var client = await InProcessExit.StartClientAsync(psk, nodes, strategy, health, timeout);
             var world = new World(psk, a, b, relay, addrB, client, new HttpOrigin(), output);
