@@ -150,7 +150,7 @@ public sealed partial class BethrouProcess : IAsyncDisposable
         return m.Value;
     }
 
-    /// <summary>For <c>bethrou client</c>: waits for "SOCKS5 proxy listening on 127.0.0.1:P" and returns the endpoint.</summary>
+    /// <summary>For <c>bethrou client</c>: waits for "SOCKS5 proxy listening on 127.0.0.1:P" (or [::1]:P) and returns the endpoint.</summary>
     public async Task<IPEndPoint> WaitForSocksEndPointAsync(TimeSpan? timeout = null)
     {
         var m = await WaitForLineAsync(SocksLine(), timeout ?? TimeSpan.FromSeconds(60));
@@ -254,6 +254,6 @@ public sealed partial class BethrouProcess : IAsyncDisposable
     [GeneratedRegex(@"^/ip4/127\.0\.0\.1/tcp/\d+/p2p/12D3KooW\w+$")]
     private static partial Regex NodeAddressLine();
 
-    [GeneratedRegex(@"^SOCKS5 proxy listening on (?<ep>\d+\.\d+\.\d+\.\d+:\d+)")]
+    [GeneratedRegex(@"^SOCKS5 proxy listening on (?<ep>\d+\.\d+\.\d+\.\d+:\d+|\[[0-9a-fA-F:.]+\]:\d+)")]
     private static partial Regex SocksLine();
 }

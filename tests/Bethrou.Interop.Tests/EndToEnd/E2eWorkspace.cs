@@ -106,8 +106,15 @@ public sealed class E2eWorkspace : IAsyncDisposable
         }
         foreach (var p in all)
         {
-            await p.DisposeAsync();
-            _output?.WriteLine(p.Output.Length > 20000 ? p.Output[^20000..] : p.Output);
+            try
+            {
+                await p.DisposeAsync();
+                _output?.WriteLine(p.Output.Length > 20000 ? p.Output[^20000..] : p.Output);
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or TimeoutException)
+            {
+                _output?.WriteLine($"disposing pid {p.Id}: {e.Message}");
+            }
         }
         try
         {

@@ -7,7 +7,7 @@ using System.Text;
 namespace Bethrou.Interop.Tests.EndToEnd;
 
 /// <summary>
-/// A tiny HTTP/1.1 origin on 127.0.0.1:0 (one request per connection, always <c>Connection: close</c>):
+/// A tiny HTTP/1.1 origin on 127.0.0.1:0 (or another loopback address) (one request per connection, always <c>Connection: close</c>):
 /// <list type="bullet">
 /// <item><c>GET /bytes/N[?seed=S]</c>: N bytes of <see cref="DeterministicBytes"/> (Content-Length N).</item>
 /// <item><c>POST /upload</c>: reads the body (Content-Length or chunked; answers <c>Expect: 100-continue</c>) and
@@ -29,9 +29,9 @@ public sealed class HttpOrigin : IAsyncDisposable
     private readonly TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _completed;
 
-    public HttpOrigin()
+    public HttpOrigin(IPAddress? bind = null)
     {
-        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener = new TcpListener(bind ?? IPAddress.Loopback, 0);
         _listener.Start();
         _acceptLoop = AcceptLoopAsync();
     }
@@ -46,7 +46,12 @@ public sealed class HttpOrigin : IAsyncDisposable
 
     public void OpenGate() => _gate.TrySetResult();
 
-    public string Url(string pathAndQuery) => $"http://127.0.0.1:{Port}{pathAndQuery}";
+    public string Url(string pathAndQuery)
+    {
+        var ep = (IPEndPoint)_listener.LocalEndpoint;
+        var host = ep.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ep.Address}]" : ep.Address.ToString();
+        return $"http://{host}:{Port}{pathAndQuery}";
+    }
 
     private async Task AcceptLoopAsync()
     {

@@ -126,6 +126,48 @@ public sealed class ProcessLifecycleTests(ITestOutputHelper output)
         Assert.Equal(0, await demo.WaitForExitAsync(s_timeout));
     }
 
+    [Fact]
+    public async Task Exit_that_starts_after_the_client_and_restarts_is_picked_up_each_time()
+    {
+        await using var ws = new E2eWorkspace(output);
+        await using var origin = new HttpOrigin();
+        using var cts = new CancellationTokenSource(s_timeout * 2);
+        var identity = ws.NewIdentityFile();
+        var peer = Bethrou.Libp2p.Crypto.IdentityFile.Load(identity).PeerId;
+        var port = FreePort();
+        var addr = $"/ip4/127.0.0.1/tcp/{port}/p2p/{peer}";
+        var (client, socks) = await ws.StartClientAsync([addr], "--health", "1s");
+        var target = RawSocks.Address(IPAddress.Loopback, origin.Port);
+
+        // Nothing there yet: no exit is available.
+        Assert.Equal(0x03, await RawSocks.ReplyCodeAsync(socks, target, cts.Token));
+
+        for (var round = 1; round <= 2; round++)
+        {
+            var node = ws.Start(["node", "--key", ws.KeyFile, "--listen", $"/ip4/127.0.0.1/tcp/{port}", "--identity", identity, "--allow-private"], name: $"node{round}");
+            Assert.Equal(addr, await node.WaitForNodeAddressAsync(s_timeout));
+            await WaitForCountAsync(client, new Regex($"Exit {peer} is up"), round, cts.Token);
+            var (ok, body) = await RawSocks.HttpGetAsync(socks, target, "/bytes/1234", cts.Token);
+            Assert.Equal(0, ok);
+            Assert.Equal(1234, body!.Length);
+
+            node.Kill();
+            await WaitForCountAsync(client, new Regex($"Exit {peer} is down"), round, cts.Token);
+            Assert.Equal(0x03, await RawSocks.ReplyCodeAsync(socks, target, cts.Token));
+            await node.DisposeAsync();
+        }
+    }
+
+    private static Task WaitForCountAsync(BethrouProcess p, Regex line, int count, CancellationToken ct) =>
+        Poll.UntilAsync(() => p.Stderr.Split('\n').Count(l => line.IsMatch(l)) >= count, $"{count} x /{line}/ in\n{p.Output}", ct, s_timeout);
+
+    private static int FreePort()
+    {
+        using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)s.LocalEndPoint!).Port;
+    }
+
     private static async Task GetAsync(string proxy, HttpOrigin origin, int i)
     {
         var size = 10_000 + i;

@@ -45,6 +45,19 @@ public sealed class SocksStackFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        try
+        {
+            await StartAllAsync();
+        }
+        catch
+        {
+            await DisposeAsync(); // no process is left behind when start-up fails
+            throw;
+        }
+    }
+
+    private async Task StartAllAsync()
+    {
         DeniedPortListener.Start();
         var strict = _ws.StartNodeAsync();
         var open = _ws.StartNodeAsync("--allow-private", "--deny-port", DeniedPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--dial-timeout", "1s");
