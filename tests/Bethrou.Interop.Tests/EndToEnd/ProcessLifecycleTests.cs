@@ -136,7 +136,8 @@ public sealed class ProcessLifecycleTests(ITestOutputHelper output)
         var peer = Bethrou.Libp2p.Crypto.IdentityFile.Load(identity).PeerId;
         var port = FreePort();
         var addr = $"/ip4/127.0.0.1/tcp/{port}/p2p/{peer}";
-        var (client, socks) = await ws.StartClientAsync([addr], "--health", "1s");
+        // --timeout bounds how long a request waits for an exit to come up before it is answered 0x03.
+        var (client, socks) = await ws.StartClientAsync([addr], "--health", "1s", "--timeout", "3s");
         var target = RawSocks.Address(IPAddress.Loopback, origin.Port);
 
         // Nothing there yet: no exit is available.

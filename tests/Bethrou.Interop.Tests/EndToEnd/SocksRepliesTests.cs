@@ -150,8 +150,9 @@ public sealed class SocksRepliesTests(SocksStackFixture stack, ITestOutputHelper
     public async Task No_healthy_exit_is_0x03()
     {
         using var cts = new CancellationTokenSource(s_deadline);
-        // The client's only exit does not exist. The product answers 0x03 (network unreachable) when no exit is
-        // available at all, and 0x01 when exits were tried and failed (previous test).
+        // The client's only exit does not exist. The product waits up to --timeout (1 s here) for an exit to come up,
+        // then answers 0x03 (network unreachable) when no exit is available at all, and 0x01 when exits were tried
+        // and failed (previous test).
         Assert.Equal(0x03, await RawSocks.ReplyCodeAsync(stack.DeadSocks, RawSocks.Address(IPAddress.Loopback, stack.Origin.Port), cts.Token));
         Assert.Equal(0x03, await RawSocks.ReplyCodeAsync(stack.DeadSocks, RawSocks.Address("example.com", 443), cts.Token));
     }

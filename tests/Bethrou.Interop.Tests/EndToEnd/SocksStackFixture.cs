@@ -10,7 +10,7 @@ namespace Bethrou.Interop.Tests.EndToEnd;
 /// <item><b>strict</b>: an exit with the default egress policy, and a client using only it;</item>
 /// <item><b>open</b>: an exit with <c>--allow-private --deny-port D --dial-timeout 1s</c>, and a client (debug log) using only it;</item>
 /// <item><b>tiny</b>: an exit with <c>--allow-private --max-streams 1 --max-streams-per-peer 1</c>, and a client;</item>
-/// <item><b>dead</b>: a client whose only exit does not exist (nothing listens on its port);</item>
+/// <item><b>dead</b>: a client (<c>--timeout 1s</c>) whose only exit does not exist (nothing listens on its port);</item>
 /// <item><b>auth</b>: a client to the open exit with <c>--socks-user alice --socks-pass "s3cret pass"</c>.</item>
 /// </list>
 /// </summary>
@@ -71,7 +71,8 @@ public sealed class SocksStackFixture : IAsyncLifetime
             _ws.StartClientAsync([strict.Result.Addr]),
             _ws.StartClientAsync([open.Result.Addr], "--log-level", "debug"),
             _ws.StartClientAsync([tiny.Result.Addr]),
-            _ws.StartClientAsync([deadAddr]),
+            // With no healthy exit the client waits up to --timeout for one before answering: keep that short here.
+            _ws.StartClientAsync([deadAddr], "--timeout", "1s"),
             _ws.StartClientAsync([open.Result.Addr], "--socks-user", "alice", "--socks-pass", "s3cret pass"),
         };
         await Task.WhenAll(clients);
