@@ -137,6 +137,13 @@ internal static class StackBench
     public static async Task<double> EchoAsync(Libp2pHost client, Libp2pConnection conn, long total)
     {
         await using var s = await client.NewStreamAsync(conn, EchoProtocol);
+        return await EchoOverAsync(s, total);
+    }
+
+    /// <summary>Writes <paramref name="total"/> bytes to <paramref name="pipe"/> (then half-closes) while reading the
+    /// echo back to its end; returns MB/s of payload (10^6 bytes).</summary>
+    public static async Task<double> EchoOverAsync(IDuplexPipe pipe, long total)
+    {
         var chunk = new byte[256 * 1024];
         Random.Shared.NextBytes(chunk);
         var sw = Stopwatch.StartNew();
@@ -146,17 +153,17 @@ internal static class StackBench
             while (sent < total)
             {
                 var n = (int)Math.Min(chunk.Length, total - sent);
-                await s.Output.WriteAsync(chunk.AsMemory(0, n));
+                await pipe.Output.WriteAsync(chunk.AsMemory(0, n));
                 sent += n;
             }
-            await s.Output.CompleteAsync();
+            await pipe.Output.CompleteAsync();
         });
         long received = 0;
         while (true)
         {
-            var r = await s.Input.ReadAsync();
+            var r = await pipe.Input.ReadAsync();
             received += r.Buffer.Length;
-            s.Input.AdvanceTo(r.Buffer.End);
+            pipe.Input.AdvanceTo(r.Buffer.End);
             if (r.IsCompleted)
             {
                 break;
@@ -246,33 +253,8 @@ internal static class LayerBench
             await s.Input.CopyToAsync(s.Output);
             await s.Output.CompleteAsync();
         });
-        var chunk = new byte[256 * 1024];
-        var sw = Stopwatch.StartNew();
-        var writer = Task.Run(async () =>
-        {
-            long sent = 0;
-            while (sent < total)
-            {
-                var n = (int)Math.Min(chunk.Length, total - sent);
-                await c.Output.WriteAsync(chunk.AsMemory(0, n));
-                sent += n;
-            }
-            await c.Output.CompleteAsync();
-        });
-        long received = 0;
-        while (true)
-        {
-            var r = await c.Input.ReadAsync();
-            received += r.Buffer.Length;
-            c.Input.AdvanceTo(r.Buffer.End);
-            if (r.IsCompleted)
-            {
-                break;
-            }
-        }
-        await writer;
-        sw.Stop();
+        var mbps = await StackBench.EchoOverAsync(c, total);
         await echo;
-        return received / sw.Elapsed.TotalSeconds / 1e6;
+        return mbps;
     }
 }

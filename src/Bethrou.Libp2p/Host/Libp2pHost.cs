@@ -324,7 +324,7 @@ public sealed class Libp2pHost : IAsyncDisposable
             {
                 return existing;
             }
-            PeerStore.GetOrAdd(peer).AddAddresses([address.SplitCircuit() is null ? address : address]);
+            PeerStore.GetOrAdd(peer).AddAddresses([address]);
         }
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct, _stopping.Token);
         cts.CancelAfter(_options.DialTimeout);
@@ -710,7 +710,7 @@ public sealed class Libp2pHost : IAsyncDisposable
                 // an invalid record is ignored; the plain listen addresses still count
             }
         }
-        info.AddAddresses(addrs.Where(a => !a.IsRelayed || true));
+        info.AddAddresses(addrs);
         return info;
     }
 
