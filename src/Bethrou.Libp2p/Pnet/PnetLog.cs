@@ -11,9 +11,9 @@ internal static partial class PnetLog
     [LoggerMessage(1001, LogLevel.Debug, "pnet: nonce exchange failed", EventName = "PnetNonceExchangeFailed")]
     public static partial void NonceExchangeFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(1002, LogLevel.Debug, "pnet: receive loop ended after {Bytes} bytes", EventName = "PnetReceiveLoopEnded")]
-    public static partial void ReceiveLoopEnded(ILogger logger, ulong bytes, Exception? exception);
+    [LoggerMessage(1002, LogLevel.Debug, "pnet: inbound direction ended after {Bytes} bytes", EventName = "PnetInboundEnded")]
+    public static partial void InboundEnded(ILogger logger, ulong bytes, Exception? exception);
 
-    [LoggerMessage(1003, LogLevel.Debug, "pnet: send loop ended after {Bytes} bytes", EventName = "PnetSendLoopEnded")]
-    public static partial void SendLoopEnded(ILogger logger, ulong bytes, Exception? exception);
+    [LoggerMessage(1003, LogLevel.Debug, "pnet: outbound direction ended after {Bytes} bytes", EventName = "PnetOutboundEnded")]
+    public static partial void OutboundEnded(ILogger logger, ulong bytes, Exception? exception);
 }

@@ -62,7 +62,6 @@ public static class PnetProtector
         {
             PnetLog.Protected(logger, psk.Fingerprint);
         }
-        connection.Start();
         return connection;
     }
 
@@ -117,180 +116,29 @@ public static class PnetProtector
     }
 }
 
-/// <summary>Buffering limits of a <see cref="PnetConnection"/>'s two pipes.</summary>
-internal sealed record PnetConnectionOptions(
-    long PauseWriterThreshold = 1024 * 1024,
-    long ResumeWriterThreshold = 512 * 1024,
-    int MinimumSegmentSize = 64 * 1024, // 16 KiB segments with a 1 MiB window overflow ArrayPool.Shared (allocations)
-    int MaxChunk = 256 * 1024,
-    XSalsa20Implementation? Implementation = null)
+/// <summary>Options of a <see cref="PnetConnection"/> (tests and benchmarks pick the XSalsa20 implementation).</summary>
+internal sealed record PnetConnectionOptions(XSalsa20Implementation? Implementation = null)
 {
     public static PnetConnectionOptions Default { get; } = new();
-
-    public PipeOptions ToPipeOptions() => new(
-        pauseWriterThreshold: PauseWriterThreshold,
-        resumeWriterThreshold: ResumeWriterThreshold,
-        minimumSegmentSize: MinimumSegmentSize,
-        useSynchronizationContext: false);
 }
 
-/// <summary>The protected pipe: two pump loops (transport → decrypt → <see cref="Input"/>, <see cref="Output"/> →
-/// encrypt → transport) over bounded pipes. A loop that ends completes both pipes it touches with the same cause
-/// (normal end or exception), so EOF and errors reach the reader on the other side.</summary>
+/// <summary>The protected pipe. No pumps and no buffers of its own: <see cref="Input"/> decrypts the inner reader's
+/// bytes in place as they are read, <see cref="Output"/> encrypts in place what the writer advances, so the XOR runs on
+/// the caller's thread and every byte is touched once. Completion and errors pass straight through to the inner pipe.</summary>
 internal sealed class PnetConnection : IDuplexPipe
 {
-    private readonly IDuplexPipe _inner;
-    private readonly Pipe _inbound;
-    private readonly Pipe _outbound;
-    private readonly XSalsa20Stream _encrypt;
-    private readonly XSalsa20Stream _decrypt;
-    private readonly int _maxChunk;
-    private readonly ILogger _logger;
-    private Task _receiveLoop = Task.CompletedTask;
-    private Task _sendLoop = Task.CompletedTask;
+    private readonly PnetReader _input;
+    private readonly PnetWriter _output;
 
     public PnetConnection(IDuplexPipe inner, ReadOnlySpan<byte> key, ReadOnlySpan<byte> localNonce, ReadOnlySpan<byte> remoteNonce,
         PnetConnectionOptions options, ILogger logger)
     {
-        _inner = inner;
-        _inbound = new Pipe(options.ToPipeOptions());
-        _outbound = new Pipe(options.ToPipeOptions());
         var implementation = options.Implementation ?? XSalsa20Stream.DefaultImplementation;
-        _encrypt = new XSalsa20Stream(key, localNonce, implementation);
-        _decrypt = new XSalsa20Stream(key, remoteNonce, implementation);
-        _maxChunk = options.MaxChunk;
-        _logger = logger;
+        _input = new PnetReader(inner.Input, new XSalsa20Stream(key, remoteNonce, implementation), logger);
+        _output = new PnetWriter(inner.Output, new XSalsa20Stream(key, localNonce, implementation), logger);
     }
 
-    public PipeReader Input => _inbound.Reader;
+    public PipeReader Input => _input;
 
-    public PipeWriter Output => _outbound.Writer;
-
-    /// <summary>Completes when both loops have ended (they never fault: their errors go into the pipes).</summary>
-    public Task Completion => Task.WhenAll(_receiveLoop, _sendLoop);
-
-    /// <summary>The transport → application loop.</summary>
-    public Task ReceiveLoop => _receiveLoop;
-
-    /// <summary>The application → transport loop.</summary>
-    public Task SendLoop => _sendLoop;
-
-    public void Start()
-    {
-        _receiveLoop = ReceiveLoopAsync();
-        _sendLoop = SendLoopAsync();
-    }
-
-    private async Task ReceiveLoopAsync()
-    {
-        var source = _inner.Input;
-        var target = _inbound.Writer;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                var result = await source.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (result.IsCanceled)
-                {
-                    throw new OperationCanceledException("pnet: the read from the transport was canceled");
-                }
-                var chunk = buffer.Length > _maxChunk ? buffer.Slice(0, _maxChunk) : buffer;
-                if (!chunk.IsEmpty)
-                {
-                    Transform(_decrypt, chunk, target);
-                }
-                source.AdvanceTo(chunk.End);
-                if (!chunk.IsEmpty)
-                {
-                    var flush = await target.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted)
-                    {
-                        break; // the application stopped reading
-                    }
-                }
-                if (result.IsCompleted && chunk.Length == buffer.Length)
-                {
-                    break; // the remote ended its direction
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            error = e;
-        }
-        finally
-        {
-            PnetLog.ReceiveLoopEnded(_logger, _decrypt.Position, error);
-            await source.CompleteAsync(error).ConfigureAwait(false);
-            await target.CompleteAsync(error).ConfigureAwait(false);
-            _decrypt.Dispose();
-        }
-    }
-
-    private async Task SendLoopAsync()
-    {
-        var source = _outbound.Reader;
-        var target = _inner.Output;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                var result = await source.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                if (result.IsCanceled)
-                {
-                    throw new OperationCanceledException("pnet: the read from the application was canceled");
-                }
-                var chunk = buffer.Length > _maxChunk ? buffer.Slice(0, _maxChunk) : buffer;
-                if (!chunk.IsEmpty)
-                {
-                    Transform(_encrypt, chunk, target);
-                }
-                source.AdvanceTo(chunk.End);
-                if (!chunk.IsEmpty)
-                {
-                    var flush = await target.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted)
-                    {
-                        throw new IOException("pnet: the transport stopped accepting data");
-                    }
-                }
-                if (result.IsCompleted && chunk.Length == buffer.Length)
-                {
-                    break; // the application completed its output: pass the half-close on
-                }
-            }
-        }
-        catch (Exception e)
-        {
-            error = e;
-        }
-        finally
-        {
-            PnetLog.SendLoopEnded(_logger, _encrypt.Position, error);
-            await source.CompleteAsync(error).ConfigureAwait(false);
-            await target.CompleteAsync(error).ConfigureAwait(false);
-            _encrypt.Dispose();
-        }
-    }
-
-    /// <summary>XORs every segment of <paramref name="chunk"/> straight into the target's buffers.</summary>
-    private static void Transform(XSalsa20Stream cipher, in ReadOnlySequence<byte> chunk, PipeWriter target)
-    {
-        foreach (var segment in chunk)
-        {
-            var source = segment.Span;
-            while (!source.IsEmpty)
-            {
-                var destination = target.GetSpan();
-                var n = Math.Min(source.Length, destination.Length);
-                cipher.Transform(source[..n], destination);
-                target.Advance(n);
-                source = source[n..];
-            }
-        }
-    }
+    public PipeWriter Output => _output;
 }

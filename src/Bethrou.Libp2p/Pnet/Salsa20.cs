@@ -113,6 +113,7 @@ internal static class Salsa20
     }
 
     /// <summary>Writes the 64-byte keystream block number <paramref name="counter"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // SIMD kernels: no slow tier-0 phase
     public static void KeystreamBlock(ReadOnlySpan<uint> state, ulong counter, Span<byte> block)
     {
         var x0 = state[0]; var x1 = state[1]; var x2 = state[2]; var x3 = state[3]; var x4 = state[4]; var x5 = state[5]; var x6 = state[6]; var x7 = state[7]; var x10 = state[10]; var x11 = state[11]; var x12 = state[12]; var x13 = state[13]; var x14 = state[14]; var x15 = state[15];
@@ -174,6 +175,7 @@ internal static class Salsa20
     /// <summary>XORs whole keystream blocks starting at block <paramref name="counter"/> into
     /// <paramref name="destination"/>. <paramref name="source"/>'s length must be a multiple of 64;
     /// source and destination may be the same memory, but must not otherwise overlap.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // SIMD kernels: no slow tier-0 phase
     public static void XorBlocks(ReadOnlySpan<uint> state, ulong counter, ReadOnlySpan<byte> source, Span<byte> destination)
     {
         if ((source.Length & (BlockSize - 1)) != 0)
@@ -232,6 +234,7 @@ internal static class Salsa20
     }
 
     /// <summary>16 blocks at a time, one block per 512-bit lane group (word i of block k in lane k of x_i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // SIMD kernels: no slow tier-0 phase
     private static int XorBlocks512(ReadOnlySpan<uint> state, ulong counter, ref byte src, ref byte dst, int blocks)
     {
         var s0 = Vector512.Create(state[0]);
@@ -257,38 +260,38 @@ internal static class Salsa20
             var x0 = s0; var x1 = s1; var x2 = s2; var x3 = s3; var x4 = s4; var x5 = s5; var x6 = s6; var x7 = s7; var x8 = s8; var x9 = s9; var x10 = s10; var x11 = s11; var x12 = s12; var x13 = s13; var x14 = s14; var x15 = s15;
             for (var round = 0; round < 10; round++)
             {
-                x4 ^= Rotl(x0 + x12, 7);
-                x8 ^= Rotl(x4 + x0, 9);
-                x12 ^= Rotl(x8 + x4, 13);
-                x0 ^= Rotl(x12 + x8, 18);
-                x9 ^= Rotl(x5 + x1, 7);
-                x13 ^= Rotl(x9 + x5, 9);
-                x1 ^= Rotl(x13 + x9, 13);
-                x5 ^= Rotl(x1 + x13, 18);
-                x14 ^= Rotl(x10 + x6, 7);
-                x2 ^= Rotl(x14 + x10, 9);
-                x6 ^= Rotl(x2 + x14, 13);
-                x10 ^= Rotl(x6 + x2, 18);
-                x3 ^= Rotl(x15 + x11, 7);
-                x7 ^= Rotl(x3 + x15, 9);
-                x11 ^= Rotl(x7 + x3, 13);
-                x15 ^= Rotl(x11 + x7, 18);
-                x1 ^= Rotl(x0 + x3, 7);
-                x2 ^= Rotl(x1 + x0, 9);
-                x3 ^= Rotl(x2 + x1, 13);
-                x0 ^= Rotl(x3 + x2, 18);
-                x6 ^= Rotl(x5 + x4, 7);
-                x7 ^= Rotl(x6 + x5, 9);
-                x4 ^= Rotl(x7 + x6, 13);
-                x5 ^= Rotl(x4 + x7, 18);
-                x11 ^= Rotl(x10 + x9, 7);
-                x8 ^= Rotl(x11 + x10, 9);
-                x9 ^= Rotl(x8 + x11, 13);
-                x10 ^= Rotl(x9 + x8, 18);
-                x12 ^= Rotl(x15 + x14, 7);
-                x13 ^= Rotl(x12 + x15, 9);
-                x14 ^= Rotl(x13 + x12, 13);
-                x15 ^= Rotl(x14 + x13, 18);
+                x4 ^= Avx512F.RotateLeft(x0 + x12, 7);
+                x8 ^= Avx512F.RotateLeft(x4 + x0, 9);
+                x12 ^= Avx512F.RotateLeft(x8 + x4, 13);
+                x0 ^= Avx512F.RotateLeft(x12 + x8, 18);
+                x9 ^= Avx512F.RotateLeft(x5 + x1, 7);
+                x13 ^= Avx512F.RotateLeft(x9 + x5, 9);
+                x1 ^= Avx512F.RotateLeft(x13 + x9, 13);
+                x5 ^= Avx512F.RotateLeft(x1 + x13, 18);
+                x14 ^= Avx512F.RotateLeft(x10 + x6, 7);
+                x2 ^= Avx512F.RotateLeft(x14 + x10, 9);
+                x6 ^= Avx512F.RotateLeft(x2 + x14, 13);
+                x10 ^= Avx512F.RotateLeft(x6 + x2, 18);
+                x3 ^= Avx512F.RotateLeft(x15 + x11, 7);
+                x7 ^= Avx512F.RotateLeft(x3 + x15, 9);
+                x11 ^= Avx512F.RotateLeft(x7 + x3, 13);
+                x15 ^= Avx512F.RotateLeft(x11 + x7, 18);
+                x1 ^= Avx512F.RotateLeft(x0 + x3, 7);
+                x2 ^= Avx512F.RotateLeft(x1 + x0, 9);
+                x3 ^= Avx512F.RotateLeft(x2 + x1, 13);
+                x0 ^= Avx512F.RotateLeft(x3 + x2, 18);
+                x6 ^= Avx512F.RotateLeft(x5 + x4, 7);
+                x7 ^= Avx512F.RotateLeft(x6 + x5, 9);
+                x4 ^= Avx512F.RotateLeft(x7 + x6, 13);
+                x5 ^= Avx512F.RotateLeft(x4 + x7, 18);
+                x11 ^= Avx512F.RotateLeft(x10 + x9, 7);
+                x8 ^= Avx512F.RotateLeft(x11 + x10, 9);
+                x9 ^= Avx512F.RotateLeft(x8 + x11, 13);
+                x10 ^= Avx512F.RotateLeft(x9 + x8, 18);
+                x12 ^= Avx512F.RotateLeft(x15 + x14, 7);
+                x13 ^= Avx512F.RotateLeft(x12 + x15, 9);
+                x14 ^= Avx512F.RotateLeft(x13 + x12, 13);
+                x15 ^= Avx512F.RotateLeft(x14 + x13, 18);
             }
             x0 += s0; x1 += s1; x2 += s2; x3 += s3; x4 += s4; x5 += s5; x6 += s6; x7 += s7; x8 += s8; x9 += s9; x10 += s10; x11 += s11; x12 += s12; x13 += s13; x14 += s14; x15 += s15;
             var offset = (nuint)done * 64;
@@ -300,6 +303,7 @@ internal static class Salsa20
     }
 
     /// <summary>8 blocks at a time, one block per 256-bit lane group (word i of block k in lane k of x_i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // SIMD kernels: no slow tier-0 phase
     private static int XorBlocks256(ReadOnlySpan<uint> state, ulong counter, ref byte src, ref byte dst, int blocks)
     {
         var s0 = Vector256.Create(state[0]);
@@ -368,6 +372,7 @@ internal static class Salsa20
     }
 
     /// <summary>4 blocks at a time, one block per 128-bit lane group (word i of block k in lane k of x_i).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // SIMD kernels: no slow tier-0 phase
     private static int XorBlocks128(ReadOnlySpan<uint> state, ulong counter, ref byte src, ref byte dst, int blocks)
     {
         var s0 = Vector128.Create(state[0]);

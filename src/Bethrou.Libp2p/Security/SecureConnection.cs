@@ -29,7 +29,4 @@ public sealed class SecureConnection
     /// <summary>The muxer both sides agreed on inside the handshake, or null when the muxer must be negotiated with
     /// multistream-select over <see cref="Transport"/>.</summary>
     public string? EarlyMuxer { get; }
-
-    /// <summary>Completes when the security layer's internal pumps (if any) have stopped; never faults.</summary>
-    internal Task Completion { get; init; } = Task.CompletedTask;
 }

@@ -80,7 +80,6 @@ public class NoiseTransportTests
         Assert.Equal(down.Length, receivedDown.Length);
         Assert.True(up.AsSpan().SequenceEqual(receivedUp));
         Assert.True(down.AsSpan().SequenceEqual(receivedDown));
-        await Task.WhenAll(i.Completion, r.Completion);
     }
 
     [Fact]
@@ -92,13 +91,14 @@ public class NoiseTransportTests
         Assert.Equal(2 + 32 + 2 + 48 + 120 + 16, handshakeBytes);
 
         var data = RandomNumberGenerator.GetBytes(200_000);
+        var reading = ReadToEndAsync(r.Transport.Input, Timeout); // the reader pulls while we write
         var memory = i.Transport.Output.GetMemory(data.Length); // one contiguous segment
         data.CopyTo(memory);
         i.Transport.Output.Advance(data.Length);
         await i.Transport.Output.FlushAsync();
         await i.Transport.Output.CompleteAsync();
 
-        Assert.Equal(data, await ReadToEndAsync(r.Transport.Input, Timeout));
+        Assert.Equal(data, await reading);
         var frames = ParseFrames(tap.InitiatorToResponder().AsSpan(handshakeBytes));
         Assert.Equal([65535, 65535, 65535, 200_000 - (3 * 65519) + 16], frames);
     }
@@ -149,7 +149,6 @@ public class NoiseTransportTests
         var ex = await Assert.ThrowsAsync<IOException>(async () => await r.Transport.Input.ReadAsync());
         Assert.Equal("noise: frame failed authentication (corrupted or tampered stream)", ex.Message);
 
-        await r.Completion; // both pumps stopped
         var wex = await Assert.ThrowsAsync<IOException>(async () => await r.Transport.Output.WriteAsync("x"u8.ToArray()));
         Assert.Equal("noise: frame failed authentication (corrupted or tampered stream)", wex.Message);
     }
@@ -227,12 +226,14 @@ public class NoiseTransportTests
             var data = RandomNumberGenerator.GetBytes(NoiseFraming.MaxPlaintextLength);
             var frame = peer.Seal(data);
             Assert.Equal(65537, frame.Length);
+            // The reader pulls: it reads while the frame arrives (the wire pipe pauses its writer at 64 KiB).
+            var reading = ReadToEndAsync(conn.Transport.Input, Timeout);
             for (var o = 0; o < frame.Length; o += 1000)
             {
                 await wire.Output.WriteAsync(frame.AsMemory(o, Math.Min(1000, frame.Length - o)));
             }
             await wire.Output.CompleteAsync();
-            Assert.Equal(data, await ReadToEndAsync(conn.Transport.Input, Timeout));
+            Assert.Equal(data, await reading);
         }
     }
 
@@ -261,7 +262,6 @@ public class NoiseTransportTests
         await r.Transport.Output.WriteAsync("reply"u8.ToArray());
         await r.Transport.Output.CompleteAsync();
         Assert.Equal("reply", Encoding.ASCII.GetString(await ReadToEndAsync(i.Transport.Input, Timeout)));
-        await Task.WhenAll(i.Completion, r.Completion);
     }
 
     [Fact]

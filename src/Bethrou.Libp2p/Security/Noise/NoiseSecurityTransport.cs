@@ -32,7 +32,6 @@ public sealed class NoiseSecurityTransport
     private readonly byte[] _payload;
     private readonly Func<Key> _ephemeralFactory;
     private readonly ILogger _logger;
-    private readonly PipeOptions? _appPipeOptions;
 
     public NoiseSecurityTransport(Ed25519PrivateKey identity, IReadOnlyList<string> muxers)
         : this(identity, muxers, NullLogger.Instance)
@@ -45,7 +44,7 @@ public sealed class NoiseSecurityTransport
     }
 
     /// <summary>For tests and benchmarks: fixed static key, ephemeral keys from <paramref name="ephemeralFactory"/>.</summary>
-    internal NoiseSecurityTransport(Ed25519PrivateKey identity, IReadOnlyList<string> muxers, ILogger logger, Key staticKey, Func<Key> ephemeralFactory, PipeOptions? appPipeOptions = null)
+    internal NoiseSecurityTransport(Ed25519PrivateKey identity, IReadOnlyList<string> muxers, ILogger logger, Key staticKey, Func<Key> ephemeralFactory)
     {
         _identity = identity ?? throw new ArgumentNullException(nameof(identity));
         ArgumentNullException.ThrowIfNull(muxers);
@@ -60,7 +59,6 @@ public sealed class NoiseSecurityTransport
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _staticKey = staticKey;
         _ephemeralFactory = ephemeralFactory;
-        _appPipeOptions = appPipeOptions;
 
         var staticPub = staticKey.PublicKey.Export(KeyBlobFormat.RawPublicKey);
         var toSign = new byte[SignaturePrefix.Length + staticPub.Length];
@@ -140,11 +138,10 @@ public sealed class NoiseSecurityTransport
             var earlyMuxer = SelectEarlyMuxer(initiatorMuxers, responderMuxers);
             var (i2r, r2i) = hs.Split();
             var transport = initiator
-                ? new NoiseTransport(inner, i2r, r2i, _logger, remote.PeerId.ToString(), _appPipeOptions)
-                : new NoiseTransport(inner, r2i, i2r, _logger, remote.PeerId.ToString(), _appPipeOptions);
-            transport.Start();
+                ? new NoiseTransport(inner, i2r, r2i, _logger, remote.PeerId.ToString())
+                : new NoiseTransport(inner, r2i, i2r, _logger, remote.PeerId.ToString());
             NoiseLog.HandshakeComplete(_logger, role, LocalPeer.ToString(), remote.PeerId.ToString(), earlyMuxer);
-            return new SecureConnection(transport, LocalPeer, remote.PeerId, remote.Key, earlyMuxer) { Completion = transport.Completion };
+            return new SecureConnection(transport, LocalPeer, remote.PeerId, remote.Key, earlyMuxer);
         }
         catch (IOException ex)
         {

@@ -6,273 +6,445 @@ using Microsoft.Extensions.Logging;
 namespace Bethrou.Libp2p.Security.Noise;
 
 /// <summary>
-/// The Noise transport phase as an <see cref="IDuplexPipe"/> of plaintext over an inner pipe of frames.
-/// Two pumps: plaintext from <see cref="Output"/> is cut into ≤65519-byte chunks (aligned to the pipe's segments so
-/// no copy is needed) and encrypted straight into the inner writer's memory, flushing in batches; frames from the
-/// inner reader are decrypted straight into <see cref="Input"/>'s memory. Both app-side pipes are bounded.
+/// The Noise transport phase as an <see cref="IDuplexPipe"/> of plaintext over an inner pipe of frames, with no pumps
+/// of its own: the work runs on the threads of the reader and the writer (in a libp2p connection, yamux's read loop and
+/// write loop), so a byte crosses no extra thread hop.
+/// <list type="bullet">
+/// <item><see cref="Output"/> lends the inner writer's memory behind a 2-byte length prefix; plaintext fills it until a
+/// frame holds 65519 bytes or the writer flushes, then the frame is encrypted in place and advanced.</item>
+/// <item><see cref="Input"/>, when its reader needs more, reads the inner pipe and decrypts every whole frame into a
+/// plaintext buffer; how much is buffered is bounded by what the reader leaves unconsumed plus one inner read.</item>
+/// </list>
 /// Remote EOF completes <see cref="Input"/>; completing <see cref="Output"/> completes the inner writer; a frame that
-/// fails authentication aborts both directions.
+/// fails authentication fails <see cref="Input"/>, and every later write, with the same cause.
 /// </summary>
 internal sealed class NoiseTransport : IDuplexPipe
 {
-    /// <summary>Bytes produced before a flush is forced inside one batch.</summary>
-    internal const int FlushThreshold = 256 * 1024;
-
-    internal static readonly PipeOptions AppPipeOptions = new(
-        pauseWriterThreshold: 1024 * 1024,
-        resumeWriterThreshold: 512 * 1024,
-        minimumSegmentSize: 64 * 1024,
-        useSynchronizationContext: false);
-
-    private readonly IDuplexPipe _inner;
-    private readonly Pipe _decrypted;
-    private readonly Pipe _plaintext;
-    private readonly NoiseCipherState _send;
-    private readonly NoiseCipherState _recv;
+    private readonly NoiseInput _input;
+    private readonly NoiseOutput _output;
     private readonly ILogger _logger;
     private readonly string _remote;
     private volatile Exception? _abortCause;
-    private long _bytesSent;
-    private long _framesSent;
-    private long _bytesReceived;
-    private long _framesReceived;
+    private int _halvesDone;
 
-    public NoiseTransport(IDuplexPipe inner, NoiseCipherState send, NoiseCipherState recv, ILogger logger, string remote, PipeOptions? appPipeOptions = null)
+    public NoiseTransport(IDuplexPipe inner, NoiseCipherState send, NoiseCipherState recv, ILogger logger, string remote)
     {
-        _inner = inner;
-        _send = send;
-        _recv = recv;
         _logger = logger;
         _remote = remote;
-        _decrypted = new Pipe(appPipeOptions ?? AppPipeOptions);
-        _plaintext = new Pipe(appPipeOptions ?? AppPipeOptions);
+        _input = new NoiseInput(this, inner.Input, recv);
+        _output = new NoiseOutput(this, inner.Output, send);
     }
 
-    public PipeReader Input => _decrypted.Reader;
+    public PipeReader Input => _input;
 
-    public PipeWriter Output => _plaintext.Writer;
+    public PipeWriter Output => _output;
 
-    /// <summary>Completes when both pumps have stopped; never faults (errors go to the pipes and the log).</summary>
-    public Task Completion { get; private set; } = Task.CompletedTask;
+    internal Exception? AbortCause => _abortCause;
 
-    public void Start()
-    {
-        var encrypt = EncryptLoopAsync();
-        var decrypt = DecryptLoopAsync();
-        Completion = FinishAsync(encrypt, decrypt);
-    }
-
-    private async Task FinishAsync(Task encrypt, Task decrypt)
-    {
-        await Task.WhenAll(encrypt, decrypt).ConfigureAwait(false);
-        NoiseLog.TransportClosed(_logger, _remote, _bytesSent, _framesSent, _bytesReceived, _framesReceived);
-    }
-
-    private async Task EncryptLoopAsync()
-    {
-        var reader = _plaintext.Reader;
-        var writer = _inner.Output;
-        Exception? error = null;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync().ConfigureAwait(false);
-                if (result.IsCanceled)
-                {
-                    error = _abortCause ?? new IOException("noise: the connection was aborted");
-                    break;
-                }
-                var buffer = result.Buffer;
-                var unflushed = 0;
-                var stop = false;
-                while (!buffer.IsEmpty)
-                {
-                    unflushed += EncryptOneFrame(ref buffer, writer);
-                    if (unflushed >= FlushThreshold)
-                    {
-                        unflushed = 0;
-                        var flush = await writer.FlushAsync().ConfigureAwait(false);
-                        if (flush.IsCanceled || flush.IsCompleted)
-                        {
-                            stop = true;
-                            break;
-                        }
-                    }
-                }
-                reader.AdvanceTo(buffer.Start);
-                if (!stop && unflushed > 0)
-                {
-                    var flush = await writer.FlushAsync().ConfigureAwait(false);
-                    stop = flush.IsCanceled || flush.IsCompleted;
-                }
-                if (stop)
-                {
-                    // Canceled = aborted by the decrypt side; Completed = nobody reads the inner pipe any more.
-                    error = _abortCause;
-                    break;
-                }
-                if (result.IsCompleted)
-                {
-                    break;
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            error = ex;
-            NoiseLog.EncryptPumpFailed(_logger, _remote, ex);
-        }
-        finally
-        {
-            await reader.CompleteAsync(error).ConfigureAwait(false);
-            await writer.CompleteAsync(error).ConfigureAwait(false);
-            _send.Dispose();
-        }
-    }
-
-    /// <summary>Encrypts one frame from the front of <paramref name="buffer"/>: at most 65519 bytes, and no more than
-    /// what is left of the first segment (so it encrypts straight from the pipe's memory).</summary>
-    private int EncryptOneFrame(ref ReadOnlySequence<byte> buffer, PipeWriter writer)
-    {
-        var first = buffer.FirstSpan;
-        int n;
-        Span<byte> dest;
-        if (first.Length > 0)
-        {
-            n = Math.Min(first.Length, NoiseFraming.MaxPlaintextLength);
-            dest = writer.GetSpan(NoiseFraming.LengthPrefixSize + n + NoiseCipherState.TagSize);
-            _send.Encrypt(default, first[..n], dest.Slice(NoiseFraming.LengthPrefixSize, n), dest.Slice(NoiseFraming.LengthPrefixSize + n, NoiseCipherState.TagSize));
-        }
-        else
-        {
-            n = (int)Math.Min(buffer.Length, NoiseFraming.MaxPlaintextLength);
-            dest = writer.GetSpan(NoiseFraming.LengthPrefixSize + n + NoiseCipherState.TagSize);
-            var body = dest.Slice(NoiseFraming.LengthPrefixSize, n);
-            buffer.Slice(0, n).CopyTo(body);
-            _send.Encrypt(default, body, body, dest.Slice(NoiseFraming.LengthPrefixSize + n, NoiseCipherState.TagSize));
-        }
-        BinaryPrimitives.WriteUInt16BigEndian(dest, (ushort)(n + NoiseCipherState.TagSize));
-        var total = NoiseFraming.LengthPrefixSize + n + NoiseCipherState.TagSize;
-        writer.Advance(total);
-        buffer = buffer.Slice(n);
-        _bytesSent += n;
-        _framesSent++;
-        return total;
-    }
-
-    private async Task DecryptLoopAsync()
-    {
-        var reader = _inner.Input;
-        var writer = _decrypted.Writer;
-        Exception? error = null;
-        var authFailed = false;
-        try
-        {
-            while (true)
-            {
-                var result = await reader.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var produced = 0;
-                var more = false;
-                while (true)
-                {
-                    if (NoiseFraming.TryRead(ref buffer, NoiseFraming.MaxMessageLength, out var frame, out _) != NoiseFrameStatus.Ok)
-                    {
-                        break;
-                    }
-                    if (frame.Length < NoiseCipherState.TagSize)
-                    {
-                        error = new IOException($"noise: received a {frame.Length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag");
-                        break;
-                    }
-                    var plainLength = (int)frame.Length - NoiseCipherState.TagSize;
-                    var dest = writer.GetSpan(plainLength);
-                    if (!DecryptFrame(frame, dest, plainLength))
-                    {
-                        authFailed = true;
-                        error = new IOException("noise: frame failed authentication (corrupted or tampered stream)");
-                        break;
-                    }
-                    writer.Advance(plainLength);
-                    produced += plainLength;
-                    _framesReceived++;
-                    if (produced >= FlushThreshold)
-                    {
-                        more = true;
-                        break;
-                    }
-                }
-                var leftover = buffer.Length;
-                if (more)
-                {
-                    reader.AdvanceTo(buffer.Start); // complete frames may remain: do not mark them examined
-                }
-                else
-                {
-                    reader.AdvanceTo(buffer.Start, buffer.End);
-                }
-                _bytesReceived += produced;
-                if (error is not null)
-                {
-                    break;
-                }
-                if (produced > 0)
-                {
-                    var flush = await writer.FlushAsync().ConfigureAwait(false);
-                    if (flush.IsCompleted)
-                    {
-                        break; // the application stopped reading
-                    }
-                }
-                if (!more && result.IsCompleted)
-                {
-                    if (leftover > 0)
-                    {
-                        error = new IOException($"noise: the connection closed in the middle of a frame ({leftover} bytes of an incomplete frame)");
-                    }
-                    break;
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            error = ex;
-            NoiseLog.DecryptPumpFailed(_logger, _remote, ex);
-        }
-        finally
-        {
-            if (authFailed)
-            {
-                NoiseLog.FrameAuthenticationFailed(_logger, _remote);
-                Abort(error!);
-            }
-            await writer.CompleteAsync(error).ConfigureAwait(false);
-            await reader.CompleteAsync(error).ConfigureAwait(false);
-            _recv.Dispose();
-        }
-    }
-
-    private bool DecryptFrame(in ReadOnlySequence<byte> frame, Span<byte> dest, int plainLength)
-    {
-        if (frame.IsSingleSegment)
-        {
-            var span = frame.FirstSpan;
-            return _recv.TryDecrypt(default, span[..plainLength], span[plainLength..], dest);
-        }
-        // The frame straddles segments: gather it into the destination and decrypt in place.
-        Span<byte> tag = stackalloc byte[NoiseCipherState.TagSize];
-        var body = dest[..plainLength];
-        frame.Slice(0, plainLength).CopyTo(body);
-        frame.Slice(plainLength).CopyTo(tag);
-        return _recv.TryDecrypt(default, body, tag, body);
-    }
-
-    /// <summary>Stops the encrypt pump with <paramref name="cause"/> (it completes the app writer and the inner writer).</summary>
     private void Abort(Exception cause)
     {
         _abortCause ??= cause;
-        _plaintext.Reader.CancelPendingRead();
-        _inner.Output.CancelPendingFlush();
+        NoiseLog.FrameAuthenticationFailed(_logger, _remote);
+        _output.WakeForAbort();
+    }
+
+    private void HalfDone()
+    {
+        if (Interlocked.Increment(ref _halvesDone) == 2)
+        {
+            NoiseLog.TransportClosed(_logger, _remote, _output.BytesSent, _output.FramesSent, _input.BytesReceived, _input.FramesReceived);
+        }
+    }
+
+    /// <summary>Plaintext writer that seals frames straight into the inner writer's memory.</summary>
+    private sealed class NoiseOutput : PipeWriter
+    {
+        private const int Prefix = NoiseFraming.LengthPrefixSize;
+        private const int Tag = NoiseCipherState.TagSize;
+        private const int MaxPlain = NoiseFraming.MaxPlaintextLength;
+
+        private readonly NoiseTransport _owner;
+        private readonly PipeWriter _inner;
+        private readonly NoiseCipherState _cipher;
+        private Memory<byte> _frame; // inner memory of the open frame: prefix, plaintext so far, room for the tag
+        private int _filled;
+        private bool _open;
+        private byte[]? _staging;
+        private bool _staged;
+        private int _completed;
+
+        public NoiseOutput(NoiseTransport owner, PipeWriter inner, NoiseCipherState cipher)
+        {
+            _owner = owner;
+            _inner = inner;
+            _cipher = cipher;
+        }
+
+        public long BytesSent { get; private set; }
+
+        public long FramesSent { get; private set; }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0)
+        {
+            if (sizeHint > MaxPlain)
+            {
+                return Stage(sizeHint);
+            }
+            Reserve(sizeHint);
+            return _frame.Slice(Prefix + _filled, MaxPlain - _filled);
+        }
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
+
+        /// <summary>A request for more than one frame holds: lend a staging buffer and cut it into frames on Advance
+        /// (the PipeWriter contract promises at least <paramref name="sizeHint"/> bytes).</summary>
+        private Memory<byte> Stage(int sizeHint)
+        {
+            ThrowIfAborted();
+            if (_staging is null || _staging.Length < sizeHint)
+            {
+                if (_staging is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(_staging);
+                }
+                _staging = ArrayPool<byte>.Shared.Rent(sizeHint);
+            }
+            _staged = true;
+            return _staging;
+        }
+
+        /// <summary>Makes room for <paramref name="sizeHint"/> bytes (capped at a frame) in the open frame, sealing it
+        /// and opening the next when it is too full.</summary>
+        private void Reserve(int sizeHint)
+        {
+            ThrowIfAborted();
+            var want = Math.Clamp(sizeHint, 1, MaxPlain);
+            if (_open && MaxPlain - _filled >= want)
+            {
+                return;
+            }
+            if (_open)
+            {
+                Seal();
+            }
+            _frame = _inner.GetMemory(Prefix + MaxPlain + Tag);
+            _filled = 0;
+            _open = true;
+        }
+
+        public override void Advance(int bytes)
+        {
+            if (_staged)
+            {
+                _staged = false;
+                if ((uint)bytes > (uint)_staging!.Length)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(bytes), $"noise: advanced {bytes} bytes past the memory handed out");
+                }
+                var rest = _staging.AsSpan(0, bytes);
+                while (!rest.IsEmpty)
+                {
+                    Reserve(1);
+                    var n = Math.Min(rest.Length, MaxPlain - _filled);
+                    rest[..n].CopyTo(_frame.Span.Slice(Prefix + _filled, n));
+                    rest = rest[n..];
+                    Advance(n);
+                }
+                return;
+            }
+            if (bytes < 0 || (bytes > 0 && (!_open || bytes > MaxPlain - _filled)))
+            {
+                throw new ArgumentOutOfRangeException(nameof(bytes), $"noise: advanced {bytes} bytes past the memory handed out");
+            }
+            _filled += bytes;
+            if (_filled == MaxPlain)
+            {
+                Seal();
+            }
+        }
+
+        private void Seal()
+        {
+            if (_filled == 0)
+            {
+                return; // an open frame with nothing in it costs nothing: the inner memory is simply not advanced
+            }
+            var span = _frame.Span;
+            var body = span.Slice(Prefix, _filled);
+            _cipher.Encrypt(default, body, body, span.Slice(Prefix + _filled, Tag));
+            BinaryPrimitives.WriteUInt16BigEndian(span, (ushort)(_filled + Tag));
+            _inner.Advance(Prefix + _filled + Tag);
+            BytesSent += _filled;
+            FramesSent++;
+            _frame = default;
+            _filled = 0;
+            _open = false;
+        }
+
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+        {
+            ThrowIfAborted();
+            Seal();
+            var flush = _inner.FlushAsync(cancellationToken);
+            if (flush.IsCompletedSuccessfully)
+            {
+                var result = flush.Result;
+                if (result.IsCanceled)
+                {
+                    ThrowIfAborted();
+                }
+                return new ValueTask<FlushResult>(result);
+            }
+            return AwaitFlushAsync(flush);
+        }
+
+        private async ValueTask<FlushResult> AwaitFlushAsync(ValueTask<FlushResult> flush)
+        {
+            var result = await flush.ConfigureAwait(false);
+            if (result.IsCanceled)
+            {
+                ThrowIfAborted();
+            }
+            return result;
+        }
+
+        /// <summary>Unblocks a flush waiting on the inner writer so it can see the abort.</summary>
+        public void WakeForAbort() => _inner.CancelPendingFlush();
+
+        public override void CancelPendingFlush() => _inner.CancelPendingFlush();
+
+        public override bool CanGetUnflushedBytes => _inner.CanGetUnflushedBytes;
+
+        public override long UnflushedBytes => _inner.UnflushedBytes + (_open ? _filled : 0);
+
+        private void ThrowIfAborted()
+        {
+            if (_owner.AbortCause is { } cause)
+            {
+                throw new IOException(cause.Message, cause);
+            }
+        }
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (!Finish(ref exception))
+            {
+                return;
+            }
+            _inner.Complete(exception);
+            _owner.HalfDone();
+        }
+
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            if (!Finish(ref exception))
+            {
+                return;
+            }
+            await _inner.CompleteAsync(exception).ConfigureAwait(false);
+            _owner.HalfDone();
+        }
+
+        private bool Finish(ref Exception? exception)
+        {
+            if (Interlocked.Exchange(ref _completed, 1) != 0)
+            {
+                return false;
+            }
+            exception ??= _owner.AbortCause;
+            if (exception is null)
+            {
+                Seal(); // what was written before the clean close still goes out
+            }
+            _cipher.Dispose();
+            if (_staging is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_staging);
+                _staging = null;
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Plaintext reader that decrypts frames on demand into a buffer of its own.</summary>
+    private sealed class NoiseInput : PipeReader
+    {
+        private static readonly PipeOptions PlainOptions = new(
+            pauseWriterThreshold: 0, // never pauses: the amount is bounded by the pull (see the class summary)
+            minimumSegmentSize: 64 * 1024,
+            readerScheduler: PipeScheduler.Inline,
+            writerScheduler: PipeScheduler.Inline,
+            useSynchronizationContext: false);
+
+        private readonly NoiseTransport _owner;
+        private readonly PipeReader _inner;
+        private readonly NoiseCipherState _cipher;
+        private readonly Pipe _plain = new(PlainOptions);
+        private ReadOnlySequence<byte> _last;
+        private bool _needMore = true;
+        private bool _ended;
+        private bool _synthetic;
+        private int _completed;
+
+        public NoiseInput(NoiseTransport owner, PipeReader inner, NoiseCipherState cipher)
+        {
+            _owner = owner;
+            _inner = inner;
+            _cipher = cipher;
+        }
+
+        public long BytesReceived { get; private set; }
+
+        public long FramesReceived { get; private set; }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if ((!_needMore || _ended) && _plain.Reader.TryRead(out result))
+            {
+                _last = result.Buffer;
+                _synthetic = false;
+                return true;
+            }
+            result = default;
+            return false;
+        }
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                if (TryRead(out var ready))
+                {
+                    return ready;
+                }
+                var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+                Pull(result);
+                if (result.IsCanceled && !_ended)
+                {
+                    if (_plain.Reader.TryRead(out var buffered))
+                    {
+                        _last = buffered.Buffer;
+                        _synthetic = false;
+                        return new ReadResult(buffered.Buffer, isCanceled: true, isCompleted: false);
+                    }
+                    _synthetic = true;
+                    return new ReadResult(default, isCanceled: true, isCompleted: false);
+                }
+            }
+        }
+
+        /// <summary>Decrypts every whole frame of one inner read into the plaintext buffer.</summary>
+        private void Pull(in ReadResult result)
+        {
+            var buffer = result.Buffer;
+            var writer = _plain.Writer;
+            long produced = 0;
+            Exception? error = null;
+            var authFailed = false;
+            while (NoiseFraming.TryRead(ref buffer, NoiseFraming.MaxMessageLength, out var frame, out _) == NoiseFrameStatus.Ok)
+            {
+                if (frame.Length < NoiseCipherState.TagSize)
+                {
+                    error = new IOException($"noise: received a {frame.Length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag");
+                    break;
+                }
+                var plainLength = (int)frame.Length - NoiseCipherState.TagSize;
+                var dest = writer.GetSpan(plainLength);
+                if (!DecryptFrame(frame, dest, plainLength))
+                {
+                    error = new IOException("noise: frame failed authentication (corrupted or tampered stream)");
+                    authFailed = true;
+                    break;
+                }
+                writer.Advance(plainLength);
+                produced += plainLength;
+                FramesReceived++;
+            }
+            var leftover = buffer.Length;
+            _inner.AdvanceTo(buffer.Start, result.Buffer.End);
+            BytesReceived += produced;
+            if (produced > 0)
+            {
+                // No pause threshold and inline schedulers: completes synchronously.
+                var flushed = writer.FlushAsync();
+                System.Diagnostics.Debug.Assert(flushed.IsCompleted, "the plaintext buffer never pauses");
+                _ = flushed.Result;
+                _needMore = false;
+            }
+            if (error is null && result.IsCompleted && leftover > 0)
+            {
+                error = new IOException($"noise: the connection closed in the middle of a frame ({leftover} bytes of an incomplete frame)");
+            }
+            if (error is not null || result.IsCompleted)
+            {
+                if (authFailed)
+                {
+                    _owner.Abort(error!);
+                }
+                writer.Complete(error);
+                _ended = true;
+            }
+        }
+
+        private bool DecryptFrame(in ReadOnlySequence<byte> frame, Span<byte> dest, int plainLength)
+        {
+            if (frame.IsSingleSegment)
+            {
+                var span = frame.FirstSpan;
+                return _cipher.TryDecrypt(default, span[..plainLength], span[plainLength..], dest);
+            }
+            // The frame straddles segments: gather it into the destination and decrypt in place.
+            Span<byte> tag = stackalloc byte[NoiseCipherState.TagSize];
+            var body = dest[..plainLength];
+            frame.Slice(0, plainLength).CopyTo(body);
+            frame.Slice(plainLength).CopyTo(tag);
+            return _cipher.TryDecrypt(default, body, tag, body);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (_synthetic)
+            {
+                _synthetic = false;
+                return; // the empty buffer of a canceled read owns nothing
+            }
+            _needMore = examined.Equals(_last.End);
+            _last = default;
+            _plain.Reader.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => _inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (Finish())
+            {
+                _inner.Complete(exception);
+                _owner.HalfDone();
+            }
+        }
+
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            if (Finish())
+            {
+                await _inner.CompleteAsync(exception).ConfigureAwait(false);
+                _owner.HalfDone();
+            }
+        }
+
+        private bool Finish()
+        {
+            if (Interlocked.Exchange(ref _completed, 1) != 0)
+            {
+                return false;
+            }
+            _plain.Reader.Complete();
+            _plain.Writer.Complete();
+            _cipher.Dispose();
+            return true;
+        }
     }
 }
