@@ -16,7 +16,7 @@ public sealed class RelayHostTests
     private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
 
     internal static async Task<Libp2pHost> StartHostAsync(PreSharedKey? psk, bool listen = true, Ed25519PrivateKey? identity = null,
-        string listenAddr = "/ip4/127.0.0.1/tcp/0")
+        string listenAddr = "/ip4/127.0.0.1/tcp/0", bool holePunching = true)
     {
         var options = new Libp2pHostOptions
         {
@@ -24,6 +24,7 @@ public sealed class RelayHostTests
             Psk = psk,
             DialTimeout = TimeSpan.FromSeconds(10),
             UpgradeTimeout = TimeSpan.FromSeconds(10),
+            EnableHolePunching = holePunching,
         };
         if (listen)
         {
@@ -87,8 +88,8 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
 
         var (manager, info) = await ReserveAsync(node, AddrOf(relay), cts.Token);
         await using var _m = manager;
@@ -138,8 +139,8 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         await node.ConnectAsync(AddrOf(relay), cts.Token);   // connected, but no reservation
 
         var ex = await Assert.ThrowsAsync<RelayException>(async () => await client.ConnectAsync(CircuitTo(relay, node), cts.Token));
@@ -157,8 +158,8 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay, new RelayServiceOptions { DataLimit = 256 * 1024 });
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         var (manager, info) = await ReserveAsync(node, AddrOf(relay), cts.Token);
         await using var _m = manager;
         Assert.Equal(new RelayLimit(0, 256 * 1024), info.Limit);
@@ -185,10 +186,10 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
         await using var nodeService = new RelayService(node);   // the node is a relay too
         nodeService.Start();
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         var (manager, _) = await ReserveAsync(node, AddrOf(relay), cts.Token);
         await using var _m = manager;
         var conn = await client.ConnectAsync(CircuitTo(relay, node), cts.Token);
@@ -212,7 +213,7 @@ public sealed class RelayHostTests
         await using var node = await StartHostAsync(psk);
         await using var manager = new RelayReservationManager(node, []);
         manager.Start();
-        await using var stranger = await StartHostAsync(psk, listen: false);
+        await using var stranger = await StartHostAsync(psk, listen: false, holePunching: false);
         var conn = await stranger.ConnectAsync(AddrOf(node), cts.Token);
         await using var stop = await stranger.NewStreamAsync(conn, RelayProtocol.StopProtocolId, cts.Token);
         await RelayCodec.WriteAsync(stop.Output, new StopMessage(StopMessageType.Connect) { Peer = new RelayPeer(stranger.LocalPeer) }, cts.Token);
@@ -229,7 +230,7 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         var conn = await client.ConnectAsync(AddrOf(relay), cts.Token);
 
         await using (var hop = await client.NewStreamAsync(conn, RelayProtocol.HopProtocolId, cts.Token))
@@ -257,8 +258,8 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay, new RelayServiceOptions { MaxReservations = 1 });
         service.Start();
-        await using var first = await StartHostAsync(psk, listen: false);
-        await using var second = await StartHostAsync(psk, listen: false);
+        await using var first = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var second = await StartHostAsync(psk, listen: false, holePunching: false);
         var (manager, _) = await ReserveAsync(first, AddrOf(relay), cts.Token);
         await using var _m = manager;
 
@@ -276,8 +277,8 @@ public sealed class RelayHostTests
         var service = new RelayService(relay);
         service.Start();
         var relayAddr = AddrOf(relay);
-        await using var node = await StartHostAsync(psk, listen: false);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
 
         var manager = new RelayReservationManager(node, [relayAddr], new RelayClientOptions { MinBackoff = TimeSpan.FromMilliseconds(100), MaxBackoff = TimeSpan.FromMilliseconds(500) });
         await using var _m = manager;
@@ -313,7 +314,7 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var refreshed = new TaskCompletionSource<RelayReservationInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         var (manager, info) = await ReserveAsync(node, AddrOf(relay), cts.Token, time: clock);
@@ -347,7 +348,7 @@ public sealed class RelayHostTests
                 Reservation = new RelayReservation(2_000_000_000, [], voucher),
             }, ct);
         });
-        await using var node = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
         var ex = await Assert.ThrowsAsync<IOException>(async () => await ReserveAsync(node, AddrOf(relay), cts.Token));
         Assert.Contains($"sent a voucher for relay {relay.LocalPeer} and peer {other.PeerId}", ex.Message, StringComparison.Ordinal);
     }
@@ -360,8 +361,8 @@ public sealed class RelayHostTests
         await using var relay = await StartHostAsync(psk);
         await using var service = new RelayService(relay);
         service.Start();
-        await using var node = await StartHostAsync(psk, listen: false);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var node = await StartHostAsync(psk, listen: false, holePunching: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         var (manager, info) = await ReserveAsync(node, AddrOf(relay), cts.Token);
         await using var _m = manager;
 
@@ -381,7 +382,7 @@ public sealed class RelayHostTests
         await using var service = new RelayService(relay);
         service.Start();
         await using var node = await StartHostAsync(psk);
-        await using var client = await StartHostAsync(psk, listen: false);
+        await using var client = await StartHostAsync(psk, listen: false, holePunching: false);
         var (manager, info) = await ReserveAsync(node, AddrOf(relay), cts.Token);
         await using var _m = manager;
 

@@ -68,6 +68,7 @@ internal sealed class NoiseTransport : IDuplexPipe
         private readonly NoiseCipherState _cipher;
         private Memory<byte> _frame; // inner memory of the open frame: prefix, plaintext so far, room for the tag
         private int _filled;
+        private int _capacity;
         private bool _open;
         private byte[]? _staging;
         private bool _staged;
@@ -91,7 +92,7 @@ internal sealed class NoiseTransport : IDuplexPipe
                 return Stage(sizeHint);
             }
             Reserve(sizeHint);
-            return _frame.Slice(Prefix + _filled, MaxPlain - _filled);
+            return _frame.Slice(Prefix + _filled, _capacity - _filled);
         }
 
         public override Span<byte> GetSpan(int sizeHint = 0) => GetMemory(sizeHint).Span;
@@ -119,7 +120,7 @@ internal sealed class NoiseTransport : IDuplexPipe
         {
             ThrowIfAborted();
             var want = Math.Clamp(sizeHint, 1, MaxPlain);
-            if (_open && MaxPlain - _filled >= want)
+            if (_open && _capacity - _filled >= want)
             {
                 return;
             }
@@ -127,7 +128,10 @@ internal sealed class NoiseTransport : IDuplexPipe
             {
                 Seal();
             }
-            _frame = _inner.GetMemory(Prefix + MaxPlain + Tag);
+            // Always room for a maximal frame: frames stay as large as the writer fills them (several fit in one of the
+            // socket pipe's 256 KiB segments, which the socket sends in one call).
+            _frame = _inner.GetMemory(Prefix + Tag + MaxPlain);
+            _capacity = Math.Min(_frame.Length - Prefix - Tag, MaxPlain);
             _filled = 0;
             _open = true;
         }
@@ -145,19 +149,19 @@ internal sealed class NoiseTransport : IDuplexPipe
                 while (!rest.IsEmpty)
                 {
                     Reserve(1);
-                    var n = Math.Min(rest.Length, MaxPlain - _filled);
+                    var n = Math.Min(rest.Length, _capacity - _filled);
                     rest[..n].CopyTo(_frame.Span.Slice(Prefix + _filled, n));
                     rest = rest[n..];
                     Advance(n);
                 }
                 return;
             }
-            if (bytes < 0 || (bytes > 0 && (!_open || bytes > MaxPlain - _filled)))
+            if (bytes < 0 || (bytes > 0 && (!_open || bytes > _capacity - _filled)))
             {
                 throw new ArgumentOutOfRangeException(nameof(bytes), $"noise: advanced {bytes} bytes past the memory handed out");
             }
             _filled += bytes;
-            if (_filled == MaxPlain)
+            if (_filled == _capacity)
             {
                 Seal();
             }
