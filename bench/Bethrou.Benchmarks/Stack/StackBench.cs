@@ -33,6 +33,7 @@ internal static class StackBench
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
             Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
         }
+        await LatencyAsync(client, conn, 2000);
         await IdleStreamsAsync(client, conn, 1000);
         if (!args.Contains("--no-js"))
         {
@@ -176,6 +177,51 @@ internal static class StackBench
             throw new InvalidOperationException($"echo returned {received} of {total} bytes");
         }
         return total / sw.Elapsed.TotalSeconds / 1e6;
+    }
+
+    /// <summary>Round trips of 1 byte on one open stream, and new stream + 1-byte echo (what a proxied connection pays
+    /// before its first byte), median and p99 in microseconds.</summary>
+    public static async Task LatencyAsync(Libp2pHost client, Libp2pConnection conn, int iterations)
+    {
+        var one = new byte[] { 1 };
+        var rtt = new List<double>(iterations);
+        await using (var s = await client.NewStreamAsync(conn, EchoProtocol))
+        {
+            for (var i = 0; i < iterations + 200; i++)
+            {
+                var t = Stopwatch.GetTimestamp();
+                await s.Output.WriteAsync(one);
+                var r = await s.Input.ReadAsync();
+                s.Input.AdvanceTo(r.Buffer.End);
+                if (i >= 200)
+                {
+                    rtt.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
+                }
+            }
+            await s.Output.CompleteAsync();
+        }
+        var open = new List<double>(iterations);
+        for (var i = 0; i < iterations + 200; i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            await using var s = await client.NewStreamAsync(conn, EchoProtocol);
+            await s.Output.WriteAsync(one);
+            var r = await s.Input.ReadAsync();
+            s.Input.AdvanceTo(r.Buffer.End);
+            if (i >= 200)
+            {
+                open.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
+            }
+            await s.Output.CompleteAsync();
+        }
+        Console.WriteLine($"1-byte round trip on an open stream: median {Percentile(rtt, 0.5):0} us, p99 {Percentile(rtt, 0.99):0} us; " +
+            $"new stream + 1-byte echo: median {Percentile(open, 0.5):0} us, p99 {Percentile(open, 0.99):0} us ({iterations} each)");
+    }
+
+    private static double Percentile(List<double> values, double q)
+    {
+        values.Sort();
+        return values[Math.Min(values.Count - 1, (int)(q * values.Count))];
     }
 
     public static async Task IdleStreamsAsync(Libp2pHost client, Libp2pConnection conn, int count)
