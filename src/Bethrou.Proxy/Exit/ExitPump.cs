@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Bethrou.Proxy.Exit;
 
@@ -33,6 +34,11 @@ internal sealed class ExitPump
 {
     /// <summary>Receive buffer asked of the stream's writer; pooled pipes hand out at least this much.</summary>
     private const int ReceiveBufferSize = 16 * 1024;
+
+    /// <summary>Most bytes taken from the origin socket per flush to the stream: the stream's send buffer (32 KiB by
+    /// default), so batching never lets a tunnel hold more than the muxer allows it (1,000 busy tunnels would
+    /// otherwise hold up to this much each: the exit's memory under load grows with it).</summary>
+    private const int MaxBatch = 32 * 1024;
 
     private readonly IDuplexPipe _stream;
     private readonly Socket _socket;
@@ -91,16 +97,7 @@ internal sealed class ExitPump
                 }
                 var buffer = result.Buffer;
                 inSocket = true;
-                foreach (var segment in buffer)
-                {
-                    var remaining = segment;
-                    while (!remaining.IsEmpty)
-                    {
-                        var sent = await _socket.SendAsync(remaining, SocketFlags.None, token).ConfigureAwait(false);
-                        remaining = remaining[sent..];
-                        Interlocked.Add(ref _toOrigin, sent);
-                    }
-                }
+                await SendAllAsync(buffer, token).ConfigureAwait(false);
                 inSocket = false;
                 input.AdvanceTo(buffer.End);
                 if (result.IsCompleted)
@@ -117,6 +114,48 @@ internal sealed class ExitPump
         }
     }
 
+    /// <summary>Sends the whole buffer: a single segment with one send, several (the stream's 16 KiB blocks) gathered
+    /// into one sendmsg per call instead of one send per block.</summary>
+    private async ValueTask SendAllAsync(ReadOnlySequence<byte> buffer, CancellationToken token)
+    {
+        while (!buffer.IsEmpty)
+        {
+            int sent;
+            if (buffer.IsSingleSegment || !TryGather(buffer))
+            {
+                sent = await _socket.SendAsync(buffer.First, SocketFlags.None, token).ConfigureAwait(false);
+            }
+            else
+            {
+                sent = await _socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
+            }
+            Interlocked.Add(ref _toOrigin, sent);
+            buffer = buffer.Slice(sent);
+        }
+    }
+
+    private readonly List<ArraySegment<byte>> _gather = new(MaxGather);
+
+    private const int MaxGather = 64;
+
+    private bool TryGather(in ReadOnlySequence<byte> buffer)
+    {
+        _gather.Clear();
+        foreach (var segment in buffer)
+        {
+            if (!MemoryMarshal.TryGetArray(segment, out var array))
+            {
+                return false;
+            }
+            _gather.Add(array);
+            if (_gather.Count == MaxGather)
+            {
+                break;
+            }
+        }
+        return true;
+    }
+
     private async Task SocketToStreamAsync()
     {
         var output = _stream.Output;
@@ -124,20 +163,50 @@ internal sealed class ExitPump
         var inSocket = true;
         try
         {
-            while (true)
+            var busy = false;
+            var ended = false;
+            while (!ended)
             {
                 inSocket = true;
-                // Wait for data before taking a buffer, so idle tunnels hold no memory.
-                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
+                if (!busy)
+                {
+                    // Wait for data before taking a buffer, so idle tunnels hold no memory. Skipped while the origin
+                    // is streaming (the last read filled its buffer): data is almost surely there already.
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, token).ConfigureAwait(false);
+                }
                 var memory = output.GetMemory(ReceiveBufferSize);
                 var received = await _socket.ReceiveAsync(memory, SocketFlags.None, token).ConfigureAwait(false);
                 if (received == 0)
                 {
                     break;
                 }
-                inSocket = false;
                 output.Advance(received);
-                Interlocked.Add(ref _fromOrigin, received);
+                var batch = received;
+                // Take what the kernel already holds (up to MaxBatch) before flushing: one flush, one wake-up of the
+                // muxer's writer and larger frames per batch instead of per 16 KiB read.
+                while (received == memory.Length && batch < MaxBatch && _socket.Available > 0)
+                {
+                    memory = output.GetMemory(ReceiveBufferSize);
+                    received = _socket.Receive(memory.Span, SocketFlags.None, out var error);
+                    if (error != SocketError.Success)
+                    {
+                        if (error == SocketError.WouldBlock)
+                        {
+                            break;
+                        }
+                        throw new SocketException((int)error);
+                    }
+                    if (received == 0)
+                    {
+                        ended = true;
+                        break;
+                    }
+                    output.Advance(received);
+                    batch += received;
+                }
+                busy = !ended && received == memory.Length;
+                inSocket = false;
+                Interlocked.Add(ref _fromOrigin, batch);
                 var flush = await output.FlushAsync(token).ConfigureAwait(false);
                 if (flush.IsCanceled)
                 {

@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Bethrou.Proxy.Tunnel;
 
@@ -240,17 +242,7 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
                 var buffer = result.Buffer;
                 try
                 {
-                    if (buffer.IsSingleSegment)
-                    {
-                        await SendAllAsync(buffer.First).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        foreach (var segment in buffer)
-                        {
-                            await SendAllAsync(segment).ConfigureAwait(false);
-                        }
-                    }
+                    await SendAllAsync(buffer).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -284,13 +276,39 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
         }
     }
 
-    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> memory)
+    /// <summary>Sends the whole buffer: one send for a single segment; several segments gathered into one sendmsg per
+    /// call (up to <see cref="MaxGather"/>) rather than one send per segment.</summary>
+    private async ValueTask SendAllAsync(ReadOnlySequence<byte> buffer)
     {
-        while (!memory.IsEmpty)
+        while (!buffer.IsEmpty)
         {
-            var sent = await _socket.SendAsync(memory, SocketFlags.None).ConfigureAwait(false);
-            memory = memory[sent..];
+            var sent = buffer.IsSingleSegment || !TryGather(buffer)
+                ? await _socket.SendAsync(buffer.First, SocketFlags.None).ConfigureAwait(false)
+                : await _socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
+            buffer = buffer.Slice(sent);
         }
+    }
+
+    private const int MaxGather = 64;
+
+    private readonly List<ArraySegment<byte>> _gather = new(MaxGather);
+
+    private bool TryGather(in ReadOnlySequence<byte> buffer)
+    {
+        _gather.Clear();
+        foreach (var segment in buffer)
+        {
+            if (!MemoryMarshal.TryGetArray(segment, out var array))
+            {
+                return false;
+            }
+            _gather.Add(array);
+            if (_gather.Count == MaxGather)
+            {
+                break;
+            }
+        }
+        return true;
     }
 
     private Exception? ClosingError(Exception ex, string operation)
