@@ -35,11 +35,6 @@ internal sealed class ExitPump
     /// <summary>Receive buffer asked of the stream's writer; pooled pipes hand out at least this much.</summary>
     private const int ReceiveBufferSize = 16 * 1024;
 
-    /// <summary>Most bytes taken from the origin socket per flush to the stream: the stream's send buffer (32 KiB by
-    /// default), so batching never lets a tunnel hold more than the muxer allows it (1,000 busy tunnels would
-    /// otherwise hold up to this much each: the exit's memory under load grows with it).</summary>
-    private const int MaxBatch = 32 * 1024;
-
     private readonly IDuplexPipe _stream;
     private readonly Socket _socket;
     private readonly Action? _abortStream;
@@ -164,8 +159,7 @@ internal sealed class ExitPump
         try
         {
             var busy = false;
-            var ended = false;
-            while (!ended)
+            while (true)
             {
                 inSocket = true;
                 if (!busy)
@@ -180,33 +174,10 @@ internal sealed class ExitPump
                 {
                     break;
                 }
-                output.Advance(received);
-                var batch = received;
-                // Take what the kernel already holds (up to MaxBatch) before flushing: one flush, one wake-up of the
-                // muxer's writer and larger frames per batch instead of per 16 KiB read.
-                while (received == memory.Length && batch < MaxBatch && _socket.Available > 0)
-                {
-                    memory = output.GetMemory(ReceiveBufferSize);
-                    received = _socket.Receive(memory.Span, SocketFlags.None, out var error);
-                    if (error != SocketError.Success)
-                    {
-                        if (error == SocketError.WouldBlock)
-                        {
-                            break;
-                        }
-                        throw new SocketException((int)error);
-                    }
-                    if (received == 0)
-                    {
-                        ended = true;
-                        break;
-                    }
-                    output.Advance(received);
-                    batch += received;
-                }
-                busy = !ended && received == memory.Length;
+                busy = received == memory.Length;
                 inSocket = false;
-                Interlocked.Add(ref _fromOrigin, batch);
+                output.Advance(received);
+                Interlocked.Add(ref _fromOrigin, received);
                 var flush = await output.FlushAsync(token).ConfigureAwait(false);
                 if (flush.IsCanceled)
                 {
