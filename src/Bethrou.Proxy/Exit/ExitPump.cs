@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using Bethrou.Proxy.Tunnel;
 
 namespace Bethrou.Proxy.Exit;
 
@@ -39,6 +39,8 @@ internal sealed class ExitPump
     private readonly Socket _socket;
     private readonly Action? _abortStream;
     private readonly CancellationTokenSource _abort;
+    private readonly GatherSender _sender;
+    private readonly Action<int> _countToOrigin;
     private int _failed; // 0 running, 1 failed, 2 finished cleanly
     private ExitPumpOutcome _outcome = ExitPumpOutcome.Completed;
     private Exception? _error;
@@ -51,6 +53,8 @@ internal sealed class ExitPump
         _socket = socket;
         _abortStream = abortStream;
         _abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _sender = new GatherSender(socket);
+        _countToOrigin = n => Interlocked.Add(ref _toOrigin, n);
     }
 
     /// <summary>Runs the tunnel to its end; never throws. The socket is always disposed afterwards.</summary>
@@ -92,7 +96,7 @@ internal sealed class ExitPump
                 }
                 var buffer = result.Buffer;
                 inSocket = true;
-                await SendAllAsync(buffer, token).ConfigureAwait(false);
+                await _sender.SendAllAsync(buffer, _countToOrigin, token).ConfigureAwait(false);
                 inSocket = false;
                 input.AdvanceTo(buffer.End);
                 if (result.IsCompleted)
@@ -107,48 +111,6 @@ internal sealed class ExitPump
         {
             Fail(inSocket ? ExitPumpOutcome.OriginFailed : ExitPumpOutcome.StreamFailed, ex);
         }
-    }
-
-    /// <summary>Sends the whole buffer: a single segment with one send, several (the stream's 16 KiB blocks) gathered
-    /// into one sendmsg per call instead of one send per block.</summary>
-    private async ValueTask SendAllAsync(ReadOnlySequence<byte> buffer, CancellationToken token)
-    {
-        while (!buffer.IsEmpty)
-        {
-            int sent;
-            if (buffer.IsSingleSegment || !TryGather(buffer))
-            {
-                sent = await _socket.SendAsync(buffer.First, SocketFlags.None, token).ConfigureAwait(false);
-            }
-            else
-            {
-                sent = await _socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
-            }
-            Interlocked.Add(ref _toOrigin, sent);
-            buffer = buffer.Slice(sent);
-        }
-    }
-
-    private readonly List<ArraySegment<byte>> _gather = new(MaxGather);
-
-    private const int MaxGather = 64;
-
-    private bool TryGather(in ReadOnlySequence<byte> buffer)
-    {
-        _gather.Clear();
-        foreach (var segment in buffer)
-        {
-            if (!MemoryMarshal.TryGetArray(segment, out var array))
-            {
-                return false;
-            }
-            _gather.Add(array);
-            if (_gather.Count == MaxGather)
-            {
-                break;
-            }
-        }
-        return true;
     }
 
     private async Task SocketToStreamAsync()

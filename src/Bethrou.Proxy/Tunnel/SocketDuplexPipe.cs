@@ -2,7 +2,6 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 
 namespace Bethrou.Proxy.Tunnel;
 
@@ -25,6 +24,7 @@ namespace Bethrou.Proxy.Tunnel;
 public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
     private readonly Socket _socket;
+    private readonly GatherSender _sender;
     private readonly Pipe _receivePipe;
     private readonly Pipe _sendPipe;
     private readonly int _receiveSize;
@@ -47,6 +47,7 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
         options ??= SocketDuplexPipeOptions.Default;
         options.Validate();
         _socket = socket;
+        _sender = new GatherSender(socket);
         _receiveSize = options.ReceiveSize;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         if (options.NoDelay && socket.ProtocolType == ProtocolType.Tcp)
@@ -242,7 +243,7 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
                 var buffer = result.Buffer;
                 try
                 {
-                    await SendAllAsync(buffer).ConfigureAwait(false);
+                    await _sender.SendAllAsync(buffer, null, CancellationToken.None).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -274,41 +275,6 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
             error ??= AbortReason;
             await reader.CompleteAsync(error).ConfigureAwait(false);
         }
-    }
-
-    /// <summary>Sends the whole buffer: one send for a single segment; several segments gathered into one sendmsg per
-    /// call (up to <see cref="MaxGather"/>) rather than one send per segment.</summary>
-    private async ValueTask SendAllAsync(ReadOnlySequence<byte> buffer)
-    {
-        while (!buffer.IsEmpty)
-        {
-            var sent = buffer.IsSingleSegment || !TryGather(buffer)
-                ? await _socket.SendAsync(buffer.First, SocketFlags.None).ConfigureAwait(false)
-                : await _socket.SendAsync(_gather, SocketFlags.None).ConfigureAwait(false);
-            buffer = buffer.Slice(sent);
-        }
-    }
-
-    private const int MaxGather = 64;
-
-    private readonly List<ArraySegment<byte>> _gather = new(MaxGather);
-
-    private bool TryGather(in ReadOnlySequence<byte> buffer)
-    {
-        _gather.Clear();
-        foreach (var segment in buffer)
-        {
-            if (!MemoryMarshal.TryGetArray(segment, out var array))
-            {
-                return false;
-            }
-            _gather.Add(array);
-            if (_gather.Count == MaxGather)
-            {
-                break;
-            }
-        }
-        return true;
     }
 
     private Exception? ClosingError(Exception ex, string operation)
