@@ -32,8 +32,10 @@ public static class DuplexPump
             {
                 run.Cancel();
             }
-            var aToB = run.CopyAsync(a.Input, b.Output, PumpSide.A, PumpSide.B);
-            var bToA = run.CopyAsync(b.Input, a.Output, PumpSide.B, PumpSide.A);
+            // An output that is a SocketDuplexPipe is sent to straight from the input's buffers (after what was
+            // already written to it has gone out): no copy into its send pipe, no hop to its send loop.
+            var aToB = run.CopyAsync(a.Input, b.Output, PumpSide.A, PumpSide.B, b as SocketDuplexPipe);
+            var bToA = run.CopyAsync(b.Input, a.Output, PumpSide.B, PumpSide.A, a as SocketDuplexPipe);
             var bytesAToB = await aToB.ConfigureAwait(false);
             var bytesBToA = await bToA.ConfigureAwait(false);
             return run.Finish(bytesAToB, bytesBToA);
@@ -51,9 +53,13 @@ public static class DuplexPump
         public void Cancel()
             => Fail(PumpStatus.Canceled, PumpSide.None, new TunnelAbortedException("The tunnel was cancelled by its owner."));
 
-        public async Task<long> CopyAsync(PipeReader input, PipeWriter output, PumpSide inputSide, PumpSide outputSide)
+        public async Task<long> CopyAsync(PipeReader input, PipeWriter output, PumpSide inputSide, PumpSide outputSide, SocketDuplexPipe? socket)
         {
             long bytes = 0;
+            if (socket is not null)
+            {
+                await socket.DrainAsync().ConfigureAwait(false);
+            }
             while (!_stopping)
             {
                 ReadResult result;
@@ -74,7 +80,22 @@ public static class DuplexPump
                     break; // Stop() after the other direction failed, or the owner cancelled.
                 }
                 FlushResult flush = default;
-                if (!buffer.IsEmpty)
+                if (!buffer.IsEmpty && socket is not null)
+                {
+                    try
+                    {
+                        await socket.SendDirectAsync(buffer).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        input.AdvanceTo(buffer.Start);
+                        Fail(PumpStatus.WriteFailed, outputSide, ex);
+                        break;
+                    }
+                    bytes += buffer.Length;
+                    input.AdvanceTo(buffer.End);
+                }
+                else if (!buffer.IsEmpty)
                 {
                     try
                     {
@@ -192,6 +213,10 @@ public static class DuplexPump
             CancelQuietly(b.Input.CancelPendingRead);
             CancelQuietly(a.Output.CancelPendingFlush);
             CancelQuietly(b.Output.CancelPendingFlush);
+            // A direct send blocked on a peer that does not read wakes only when its socket goes. The outputs are
+            // completed with the error (a reset) when the run ends anyway, so reset now.
+            (a as SocketDuplexPipe)?.Abort(error);
+            (b as SocketDuplexPipe)?.Abort(error);
         }
 
         private static void CancelQuietly(Action cancel)

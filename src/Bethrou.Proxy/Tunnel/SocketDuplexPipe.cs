@@ -25,6 +25,8 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly GatherSender _sender;
+    private readonly GatherSender _directSender;
+    private TaskCompletionSource? _drained;
     private readonly Pipe _receivePipe;
     private readonly Pipe _sendPipe;
     private readonly int _receiveSize;
@@ -48,6 +50,7 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
         options.Validate();
         _socket = socket;
         _sender = new GatherSender(socket);
+        _directSender = new GatherSender(socket);
         _receiveSize = options.ReceiveSize;
         _waitForData = options.WaitForDataBeforeAllocatingBuffer;
         if (options.NoDelay && socket.ProtocolType == ProtocolType.Tcp)
@@ -236,7 +239,8 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
                     error = applicationError;
                     break;
                 }
-                if (result.IsCanceled)
+                var drain = result.IsCanceled && !_closing ? Volatile.Read(ref _drained) : null;
+                if (result.IsCanceled && drain is null)
                 {
                     break; // Abort
                 }
@@ -249,6 +253,9 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
                 {
                     reader.AdvanceTo(buffer.End);
                 }
+                // A drain request: everything written before it has now gone out (the canceled read returned all of
+                // it); the caller sends directly from here on and only completes Output.
+                drain?.TrySetResult();
                 if (result.IsCompleted)
                 {
                     // The application half-closed: FIN, keep receiving.
@@ -273,7 +280,37 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
         finally
         {
             error ??= AbortReason;
+            Volatile.Read(ref _drained)?.TrySetResult(); // a direct sender waiting on us goes on and meets the error
             await reader.CompleteAsync(error).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits until every byte written to <see cref="Output"/> so far has been sent. After it, the caller may
+    /// send with <see cref="SendDirectAsync"/> instead of writing to <see cref="Output"/> (it must then write nothing
+    /// more there, only complete it): bytes then go from the caller's buffers to the socket with no copy and no hop
+    /// through the send loop, in order after what was written before.</summary>
+    internal Task DrainAsync()
+    {
+        var drain = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _drained, drain, null) is not null)
+        {
+            throw new InvalidOperationException("The socket pipe is already drained for direct sends.");
+        }
+        _sendPipe.Reader.CancelPendingRead(); // wakes the send loop, which sends what is buffered and signals
+        return drain.Task;
+    }
+
+    /// <summary>Sends <paramref name="buffer"/> on the socket now (after <see cref="DrainAsync"/>). Socket errors are
+    /// the <see cref="IOException"/>s the send loop would report.</summary>
+    internal async ValueTask SendDirectAsync(ReadOnlySequence<byte> buffer)
+    {
+        try
+        {
+            await _directSender.SendAllAsync(buffer, null, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            throw ClosingError(ex, "send") ?? new IOException("Socket send failed: the connection was aborted.", ex);
         }
     }
 
