@@ -554,7 +554,7 @@ REPORT="$WORK/results.md"
   echo
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)," \
     "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo); load average at start $LOAD_START, at end $LOAD_END;" \
-    "whole-machine CPU during the run: $CPU_SHARE (shared machine: other builds were running, so figures are noisy)."
+    "whole-machine CPU during the run: $CPU_SHARE (the harness itself shares the 2 cores; anything else running shows in the load average)."
   echo "Sizes: single stream $BYTES_GIB GiB each way (median of $ROUNDS rounds, interleaved across proxies); connect→first byte $(get_r "${ACTIVE[0]:-x}" lat_ok) iterations after $LAT_WARMUP warm-up, in $ROUNDS rounds;" \
     "$CONC concurrent × $CONC_BYTES bytes. MB = 10^6 bytes, GB = 10^9 bytes; CPU-s/GB counts download + upload bytes."
   echo
