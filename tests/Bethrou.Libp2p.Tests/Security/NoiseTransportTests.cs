@@ -291,6 +291,44 @@ public class NoiseTransportTests
     }
 
     [Fact]
+    public async Task CancelPendingReadReturnsACanceledReadAndReadingGoesOn()
+    {
+        // yamux cancels its transport read when it shuts down; the decrypting reader has no loop of its own and must
+        // still answer a pending read with IsCanceled, then keep working.
+        var (a, b) = DuplexPipe.CreatePair();
+        var (i, r) = await ConnectAsync(a, b);
+        var pending = r.Transport.Input.ReadAsync().AsTask();
+        Assert.False(pending.IsCompleted);
+        r.Transport.Input.CancelPendingRead();
+        var canceled = await pending.WaitAsync(Timeout);
+        Assert.True(canceled.IsCanceled);
+        Assert.True(canceled.Buffer.IsEmpty);
+        r.Transport.Input.AdvanceTo(canceled.Buffer.Start);
+
+        await i.Transport.Output.WriteAsync("after the cancel"u8.ToArray());
+        await i.Transport.Output.CompleteAsync();
+        Assert.Equal("after the cancel", Encoding.ASCII.GetString(await ReadToEndAsync(r.Transport.Input, Timeout)));
+    }
+
+    [Fact]
+    public async Task PartlyConsumedPlaintextIsReturnedAgainWithoutNewFrames()
+    {
+        var (a, b) = DuplexPipe.CreatePair();
+        var (i, r) = await ConnectAsync(a, b);
+        await i.Transport.Output.WriteAsync("abcdef"u8.ToArray());
+        var first = await r.Transport.Input.ReadAsync();
+        Assert.Equal("abcdef", Encoding.ASCII.GetString(first.Buffer.ToArray()));
+        r.Transport.Input.AdvanceTo(first.Buffer.GetPosition(2), first.Buffer.GetPosition(2)); // consumed 2, examined 2
+        var second = await r.Transport.Input.ReadAsync().AsTask().WaitAsync(Timeout); // no new frame needed
+        Assert.Equal("cdef", Encoding.ASCII.GetString(second.Buffer.ToArray()));
+        r.Transport.Input.AdvanceTo(second.Buffer.Start, second.Buffer.End); // examined everything: next read waits
+        var third = r.Transport.Input.ReadAsync().AsTask();
+        Assert.False(third.IsCompleted);
+        await i.Transport.Output.WriteAsync("gh"u8.ToArray());
+        Assert.Equal("cdefgh", Encoding.ASCII.GetString((await third.WaitAsync(Timeout)).Buffer.ToArray()));
+    }
+
+    [Fact]
     public async Task BuffersAreBoundedWhenTheReceiverDoesNotRead()
     {
         var (a, b) = DuplexPipe.CreatePair();

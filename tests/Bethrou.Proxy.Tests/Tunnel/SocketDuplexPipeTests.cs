@@ -51,6 +51,47 @@ public class SocketDuplexPipeTests
     }
 
     [Fact]
+    public async Task Direct_sends_after_a_drain_follow_what_was_written_before()
+    {
+        var (peer, local) = await TestUtil.CreateLoopbackPairAsync();
+        using var _ = peer;
+        var pipe = new SocketDuplexPipe(local);
+        pipe.Start();
+        var queued = RandomNumberGenerator.GetBytes(300_000); // more than one send: still queued when the drain starts
+        await pipe.Output.WriteAsync(queued);
+        var reading = TestUtil.ReadToEndAsync(peer);
+        await pipe.DrainAsync();
+        var direct = RandomNumberGenerator.GetBytes(200_000);
+        await pipe.SendDirectAsync(new ReadOnlySequence<byte>(direct));
+        await pipe.Output.CompleteAsync(); // FIN after the direct bytes
+        var got = await reading;
+        Assert.Equal(queued.Concat(direct).ToArray(), got);
+        await pipe.Input.CompleteAsync();
+        await pipe.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Direct_send_to_a_reset_peer_fails_with_an_io_error()
+    {
+        var (peer, local) = await TestUtil.CreateLoopbackPairAsync();
+        var pipe = new SocketDuplexPipe(local);
+        pipe.Start();
+        await pipe.DrainAsync();
+        peer.LingerState = new LingerOption(true, 0);
+        peer.Close(); // RST
+        var chunk = new ReadOnlySequence<byte>(new byte[64 * 1024]);
+        await Assert.ThrowsAsync<IOException>(async () =>
+        {
+            for (var i = 0; i < 1000; i++)
+            {
+                await pipe.SendDirectAsync(chunk);
+            }
+        });
+        pipe.Abort();
+        await pipe.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Completing_output_sends_fin_while_receiving_goes_on()
     {
         var (peer, local) = await TestUtil.CreateLoopbackPairAsync();
