@@ -24,12 +24,16 @@ internal static class ClientCommand
         var strategy = new Option<string?>("--strategy") { Description = "random, round-robin, fastest or least-loaded." };
         var health = new Option<string?>("--health") { Description = "Health check interval (Go duration, default 30s)." };
         var timeout = new Option<string?>("--timeout") { Description = "Dial/connect timeout (Go duration, default 10s)." };
+        var handshakeTimeout = new Option<string?>("--handshake-timeout")
+        {
+            Description = "Time a SOCKS client gets from connecting to a complete request; a stalled one is closed (Go duration, default 10s).",
+        };
         var user = new Option<string?>("--socks-user") { Description = "SOCKS5 username (enables RFC 1929 auth)." };
         var pass = new Option<string?>("--socks-pass") { Description = "SOCKS5 password." };
         var insecure = new Option<bool?>("--allow-insecure-bind") { Description = "Allow a non-loopback listen address without auth." };
         var logLevel = new Option<string?>("--log-level") { Description = "trace, debug, info, warn or error." };
         var logFormat = new Option<string?>("--log-format") { Description = "text or json." };
-        foreach (var o in new Option[] { config, key, identity, node, listen, strategy, health, timeout, user, pass, insecure, logLevel, logFormat })
+        foreach (var o in new Option[] { config, key, identity, node, listen, strategy, health, timeout, handshakeTimeout, user, pass, insecure, logLevel, logFormat })
         {
             client.Add(o);
         }
@@ -47,6 +51,7 @@ internal static class ClientCommand
                     Strategy = r.GetValue(strategy),
                     Health = r.GetValue(health),
                     Timeout = r.GetValue(timeout),
+                    HandshakeTimeout = r.GetValue(handshakeTimeout),
                     SocksUser = r.GetValue(user),
                     SocksPass = r.GetValue(pass),
                     AllowInsecureBind = r.GetValue(insecure),

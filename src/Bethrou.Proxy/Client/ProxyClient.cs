@@ -70,6 +70,7 @@ internal sealed class ProxyClient : IAsyncDisposable
             Username = config.Server.Auth ? config.Server.User : null,
             Password = config.Server.Auth ? config.Server.Pass : null,
             AllowInsecureBind = config.Server.AllowInsecureBind,
+            HandshakeTimeout = config.Server.HandshakeTimeout,
             ConnectTimeout = config.Routing.Timeout * 3 + TimeSpan.FromSeconds(5),
         };
         var socks = new Socks5Server(socksOptions, connector, loggerFactory.CreateLogger<Socks5Server>(), time);

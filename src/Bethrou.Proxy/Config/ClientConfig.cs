@@ -24,8 +24,10 @@ internal static class LogLevels
 /// <summary>One exit node to connect to. <see cref="Id"/> is always known (explicit or from <c>/p2p/</c>).</summary>
 internal sealed record ExitNodeEntry(PeerId Id, IReadOnlyList<string> Addrs, string? Relay);
 
+/// <param name="HandshakeTimeout">How long a SOCKS client may take from connecting to a complete request (not in Go's
+/// client.yaml; Go has no such limit).</param>
 internal sealed record ServerSettings(
-    ListenAddress Listen, bool Auth, string? User, string? Pass, bool AllowInsecureBind);
+    ListenAddress Listen, bool Auth, string? User, string? Pass, bool AllowInsecureBind, TimeSpan HandshakeTimeout);
 
 internal sealed record RoutingSettings(string Strategy, TimeSpan Health, TimeSpan Timeout);
 
@@ -51,6 +53,7 @@ internal sealed record ClientConfig(
     public const string DefaultListen = "127.0.0.1:1080";
     public static readonly TimeSpan DefaultHealth = TimeSpan.FromSeconds(30);
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan DefaultHandshakeTimeout = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan DefaultDiscoveryTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>A YAML-like dump with passwords (and URL passwords) replaced by <c>*****</c>. Safe to log.</summary>
@@ -65,6 +68,7 @@ internal sealed record ClientConfig(
         Line(sb, "server.user", Server.User);
         Line(sb, "server.pass", Secrets.Mask(Server.Pass));
         Line(sb, "server.allow_insecure_bind", Server.AllowInsecureBind ? "true" : "false");
+        Line(sb, "server.handshake_timeout", GoDuration.Format(Server.HandshakeTimeout));
         Line(sb, "routing.strategy", Routing.Strategy);
         Line(sb, "routing.health", GoDuration.Format(Routing.Health));
         Line(sb, "routing.timeout", GoDuration.Format(Routing.Timeout));

@@ -24,6 +24,7 @@ internal static class ClientConfigLoader
         public const string Strategy = "BETHROU_STRATEGY";
         public const string Health = "BETHROU_HEALTH";
         public const string Timeout = "BETHROU_TIMEOUT";
+        public const string HandshakeTimeout = "BETHROU_HANDSHAKE_TIMEOUT";
         public const string SocksUser = "BETHROU_SOCKS_USER";
         public const string SocksPass = "BETHROU_SOCKS_PASS";
         public const string AllowInsecureBind = "BETHROU_ALLOW_INSECURE_BIND";
@@ -69,6 +70,7 @@ internal static class ClientConfigLoader
         ApplyEnv(layers, env, Env.Strategy, null, "routing.strategy");
         ApplyEnv(layers, env, Env.Health, null, "routing.health");
         ApplyEnv(layers, env, Env.Timeout, null, "routing.timeout");
+        ApplyEnv(layers, env, Env.HandshakeTimeout, null, "server.handshake_timeout");
         ApplyEnv(layers, env, Env.SocksUser, null, "server.user");
         ApplyEnv(layers, env, Env.SocksPass, null, "server.pass");
         ApplyEnv(layers, env, Env.AllowInsecureBind, null, "server.allow_insecure_bind");
@@ -85,6 +87,7 @@ internal static class ClientConfigLoader
         layers.ApplyText("routing.strategy", flags.Strategy, "--strategy");
         layers.ApplyText("routing.health", flags.Health, "--health");
         layers.ApplyText("routing.timeout", flags.Timeout, "--timeout");
+        layers.ApplyText("server.handshake_timeout", flags.HandshakeTimeout, "--handshake-timeout");
         layers.ApplyText("server.user", flags.SocksUser, "--socks-user");
         layers.ApplyText("server.pass", flags.SocksPass, "--socks-pass");
         layers.ApplyValue("server.allow_insecure_bind", flags.AllowInsecureBind, "--allow-insecure-bind");
@@ -110,6 +113,7 @@ internal static class ClientConfigLoader
         new("server.user", ConfigValueKind.String),
         new("server.pass", ConfigValueKind.String),
         new("server.allow_insecure_bind", ConfigValueKind.Bool),
+        new("server.handshake_timeout", ConfigValueKind.Duration),
         new("routing.strategy", ConfigValueKind.String, v => CheckChoice("strategy", (string)v, RoutingStrategies.All)),
         new("routing.health", ConfigValueKind.Duration),
         new("routing.timeout", ConfigValueKind.Duration),
@@ -247,7 +251,8 @@ internal static class ClientConfigLoader
         return new ClientConfig(
             key!,
             layers.Get<string>("identity_key"),
-            new ServerSettings(listen, auth, user, pass, insecure),
+            new ServerSettings(listen, auth, user, pass, insecure,
+                layers.GetOrDefault("server.handshake_timeout", ClientConfig.DefaultHandshakeTimeout)),
             new RoutingSettings(
                 layers.GetOrDefault("routing.strategy", RoutingStrategies.Random).ToLowerInvariant(),
                 layers.GetOrDefault("routing.health", ClientConfig.DefaultHealth),

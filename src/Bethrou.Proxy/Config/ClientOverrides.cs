@@ -21,6 +21,8 @@ internal sealed class ClientOverrides
 
     public string? Timeout { get; init; }
 
+    public string? HandshakeTimeout { get; init; }
+
     public string? SocksUser { get; init; }
 
     public string? SocksPass { get; init; }

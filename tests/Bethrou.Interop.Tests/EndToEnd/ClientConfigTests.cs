@@ -172,6 +172,28 @@ public sealed class ClientConfigTests(ITestOutputHelper output)
         await ExpectListeningAsync(ws, ["client"], new() { ["BETHROU_CONFIG"] = "client.yaml" }, filePort, "round-robin");
     }
 
+    [Fact]
+    public async Task Handshake_timeout_flag_closes_a_stalled_socks_client_sooner_than_the_default()
+    {
+        await using var ws = new E2eWorkspace(output);
+        var p = ws.Start(["client", "--key", ws.KeyFile, "--node", GhostNode(), "--listen", "127.0.0.1:0", "--handshake-timeout", "700ms"],
+            new Dictionary<string, string>(), name: "client");
+        await using var _ = p;
+        var ep = await p.WaitForSocksEndPointAsync(s_timeout);
+        using var cts = new CancellationTokenSource(s_timeout);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var stalled = await RawSocks.OpenAsync(ep, cts.Token);
+        await stalled.SendAsync(new byte[] { 5 }, cts.Token); // a greeting cut after its version byte
+        var (data, _) = await RawSocks.ReadToEndAsync(stalled, cts.Token);
+        sw.Stop();
+        Assert.Empty(data);
+        output.WriteLine($"stalled handshake closed after {sw.Elapsed.TotalMilliseconds:0} ms");
+        // A timer never fires early; the 10 s default would still be waiting long after this (generous for a busy CI).
+        Assert.InRange(sw.Elapsed, TimeSpan.FromMilliseconds(650), TimeSpan.FromSeconds(9));
+        await p.TerminateAsync();
+        Assert.Equal(0, await p.WaitForExitAsync(s_timeout));
+    }
+
     private async Task ExpectListeningAsync(E2eWorkspace ws, string[] args, Dictionary<string, string> env, int port, string strategy)
     {
         var p = ws.Start(args, env, name: "client");

@@ -246,7 +246,7 @@ public sealed class SocksRepliesTests(SocksStackFixture stack, ITestOutputHelper
     public async Task Stalled_handshake_is_closed_after_the_handshake_timeout()
     {
         using var cts = new CancellationTokenSource(s_deadline);
-        // The client process uses the SOCKS server's default 10 s handshake timeout (there is no flag for it).
+        // The client process uses the default 10 s handshake timeout (no --handshake-timeout; ClientConfigTests sets one).
         var sw = Stopwatch.StartNew();
         using var stalled = await RawSocks.OpenAsync(stack.OpenSocks, cts.Token);
         using var silent = await RawSocks.OpenAsync(stack.OpenSocks, cts.Token);

@@ -69,6 +69,7 @@ public sealed class ClientConfigLoaderTests
         Assert.Equal(TimeSpan.FromSeconds(30), c.Routing.Health);
         Assert.Equal(TimeSpan.FromSeconds(10), c.Routing.Timeout);
         Assert.Equal(TimeSpan.FromSeconds(10), c.Discovery.Timeout);
+        Assert.Equal(TimeSpan.FromSeconds(10), c.Server.HandshakeTimeout);
         Assert.Equal("info", c.Log.Level);
         Assert.Equal("text", c.Log.Format);
         Assert.Equal(Node1, Assert.Single(c.Nodes).Id); // id taken from /p2p/
@@ -105,6 +106,22 @@ public sealed class ClientConfigLoaderTests
         Assert.Equal([Node1, Node2], c.Nodes.Select(n => n.Id));
         Assert.Equal(new ListenAddress("::1", 1081), c.Server.Listen);
         Assert.Equal("[::1]:1081", c.Server.Listen.ToString());
+    }
+
+    [Fact]
+    public void Handshake_timeout_comes_from_file_env_or_flag_and_must_be_positive()
+    {
+        var yaml = $"key: k\nserver:\n  handshake_timeout: 3s\nnodes:\n  - addrs: [{Addr(Node1)}]\n";
+        Assert.Equal(TimeSpan.FromSeconds(3), LoadYaml(yaml).Server.HandshakeTimeout);
+        var env = new Dictionary<string, string> { ["BETHROU_HANDSHAKE_TIMEOUT"] = "1500ms" };
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), LoadYaml(yaml, env).Server.HandshakeTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(1), LoadYaml(yaml, env, new ClientOverrides { HandshakeTimeout = "1m" }).Server.HandshakeTimeout);
+        Assert.Contains("server.handshake_timeout: 3s", LoadYaml(yaml).Describe(), StringComparison.Ordinal);
+
+        var e = Fails(yaml, flags: new ClientOverrides { HandshakeTimeout = "0s" });
+        Assert.Contains("--handshake-timeout: duration must be positive (got '0s')", e.Errors);
+        e = Fails(yaml.Replace("3s", "soon", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, m => m.StartsWith("server.handshake_timeout at line 3: ", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -209,7 +226,7 @@ public sealed class ClientConfigLoaderTests
     public void Unknown_key_without_close_match_lists_the_known_keys()
     {
         var ex = Fails($"key: k\nnodes: [{{addrs: [{Addr(Node1)}]}}]\nserver:\n  bananas: 1\n");
-        Assert.Equal(["unknown key 'server.bananas' at line 4 (known keys in 'server': allow_insecure_bind, auth, listen, pass, user)"], ex.Errors);
+        Assert.Equal(["unknown key 'server.bananas' at line 4 (known keys in 'server': allow_insecure_bind, auth, handshake_timeout, listen, pass, user)"], ex.Errors);
     }
 
     [Fact]
