@@ -291,6 +291,20 @@ public class NoiseTransportTests
     }
 
     [Fact]
+    public async Task ALaterSmallGetMemoryReplacesAnUnadvancedLargeOne()
+    {
+        var (a, b) = DuplexPipe.CreatePair();
+        var (i, r) = await ConnectAsync(a, b);
+        _ = i.Transport.Output.GetMemory(200_000); // larger than a frame: a staging buffer, never advanced
+        var small = i.Transport.Output.GetMemory(5);
+        "hello"u8.CopyTo(small.Span);
+        i.Transport.Output.Advance(5);
+        await i.Transport.Output.FlushAsync();
+        await i.Transport.Output.CompleteAsync();
+        Assert.Equal("hello", Encoding.ASCII.GetString(await ReadToEndAsync(r.Transport.Input, Timeout)));
+    }
+
+    [Fact]
     public async Task CancelPendingReadReturnsACanceledReadAndReadingGoesOn()
     {
         // yamux cancels its transport read when it shuts down; the decrypting reader has no loop of its own and must

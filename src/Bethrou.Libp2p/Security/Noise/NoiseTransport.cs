@@ -91,6 +91,7 @@ internal sealed class NoiseTransport : IDuplexPipe
             {
                 return Stage(sizeHint);
             }
+            _staged = false; // a later GetMemory replaces an earlier one that was not advanced
             Reserve(sizeHint);
             return _frame.Slice(Prefix + _filled, _capacity - _filled);
         }
