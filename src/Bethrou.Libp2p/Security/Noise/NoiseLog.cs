@@ -14,12 +14,6 @@ internal static partial class NoiseLog
     [LoggerMessage(1202, LogLevel.Warning, "Noise frame from {RemotePeer} failed authentication; closing the connection", EventName = "FrameAuthenticationFailed")]
     public static partial void FrameAuthenticationFailed(ILogger logger, string remotePeer);
 
-    [LoggerMessage(1203, LogLevel.Debug, "Noise decrypt pump for {RemotePeer} stopped with an error", EventName = "DecryptPumpFailed")]
-    public static partial void DecryptPumpFailed(ILogger logger, string remotePeer, Exception exception);
-
-    [LoggerMessage(1204, LogLevel.Debug, "Noise encrypt pump for {RemotePeer} stopped with an error", EventName = "EncryptPumpFailed")]
-    public static partial void EncryptPumpFailed(ILogger logger, string remotePeer, Exception exception);
-
     [LoggerMessage(1205, LogLevel.Trace, "Noise transport for {RemotePeer} closed: {BytesSent} bytes sent in {FramesSent} frames, {BytesReceived} bytes received in {FramesReceived} frames", EventName = "TransportClosed")]
     public static partial void TransportClosed(ILogger logger, string remotePeer, long bytesSent, long framesSent, long bytesReceived, long framesReceived);
 }

@@ -45,7 +45,7 @@ internal sealed class NoiseTransport : IDuplexPipe
     {
         _abortCause ??= cause;
         NoiseLog.FrameAuthenticationFailed(_logger, _remote);
-        _output.WakeForAbort();
+        _output.CancelPendingFlush(); // a flush waiting on the inner writer wakes and sees the abort
     }
 
     private void HalfDone()
@@ -212,9 +212,6 @@ internal sealed class NoiseTransport : IDuplexPipe
             }
             return result;
         }
-
-        /// <summary>Unblocks a flush waiting on the inner writer so it can see the abort.</summary>
-        public void WakeForAbort() => _inner.CancelPendingFlush();
 
         public override void CancelPendingFlush() => _inner.CancelPendingFlush();
 
