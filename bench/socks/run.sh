@@ -11,6 +11,9 @@
 #     (utime+stime+cutime+cstime from /proc/<pid>/stat before and after the transfers);
 #   - SOCKS connect to first response byte of a tiny GET, new SOCKS connection each time (LAT_ITER iterations after
 #     LAT_WARMUP, split over the ROUNDS rounds): median, p90, p99;
+#   - the CPU time (utime+stime of the client and exit process trees, in microseconds) and the context switches
+#     (voluntary + involuntary, every thread of those trees) spent per first-byte request: what each request costs the
+#     proxy, independent of how busy the shared cores were;
 #   - CONC simultaneous connections each fetching CONC_BYTES: total wall time, errors, peak RSS of the exit side
 #     (summed VmRSS of the exit process tree, sampled every 20 ms during the run).
 #
@@ -424,14 +427,39 @@ bulk_summary() {
     'BEGIN { printf "%.2f", (c + e) / (2 * b * n / 1e9) }')"
 }
 
+# CPU ticks (utime+stime+cutime+cstime) and context switches (all threads) of the given pids and their descendants
+tree_cost() {
+  local ticks=0 switches=0 q t c
+  for q in $(tree_pids "$@"); do
+    [ -r "/proc/$q/stat" ] || continue
+    # fields after the ")" that ends the command name: utime is the 12th, stime 13th, cutime 14th, cstime 15th
+    t=$(sed 's/^.*) //' "/proc/$q/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')
+    c=$(cat /proc/"$q"/task/*/status 2>/dev/null | awk '/^(voluntary|nonvoluntary)_ctxt_switches/ { s += $2 } END { print s + 0 }')
+    ticks=$((ticks + ${t:-0}))
+    switches=$((switches + ${c:-0}))
+  done
+  echo "$ticks $switches"
+}
+
 lat_once() {
-  local p=$1 round=$2 iter warm out
+  local p=$1 round=$2 iter warm out before after
   [ -z "$(get_r "$p" lat_failed)" ] || return 0
   iter=$((LAT_ITER / ROUNDS + (round <= LAT_ITER % ROUNDS ? 1 : 0)))
   if [ "$round" = 1 ]; then warm=$LAT_WARMUP; else warm=10; fi
+  # per-request cost: the warm-up runs first, on its own, so that it is not counted
+  [ "$warm" -gt 0 ] && timeout -k 10 300 "$SOCKSLOAD" latency --socks "$(socks_of "$p")" --target "$TARGET" --iter 1 \
+    --warmup "$warm" --timeout-s 270 >/dev/null 2>>"$WORK/$p-load.log"
+  warm=0
+  before=$(tree_cost ${PX_CLIENT[$p]:-} ${PX_EXIT[$p]:-})
   out=$(timeout -k 10 900 "$SOCKSLOAD" latency --socks "$(socks_of "$p")" --target "$TARGET" --iter "$iter" \
     --warmup "$warm" --timeout-s 870 --samples-out "$WORK/$p-latency.txt" 2>>"$WORK/$p-load.log" | grep '^RESULT')
-  echo "latency round $round: $out" >>"$WORK/$p-load.log"
+  after=$(tree_cost ${PX_CLIENT[$p]:-} ${PX_EXIT[$p]:-})
+  echo "latency round $round: $out (cost before: $before, after: $after)" >>"$WORK/$p-load.log"
+  if [ -n "${PX_CLIENT[$p]:-}${PX_EXIT[$p]:-}" ]; then
+    set_r "$p" lat_ticks $(($(get_r "$p" lat_ticks || true) + ${after% *} - ${before% *}))
+    set_r "$p" lat_switches $(($(get_r "$p" lat_switches || true) + ${after#* } - ${before#* }))
+    set_r "$p" lat_requests $(($(get_r "$p" lat_requests || true) + iter))
+  fi
   if [ -z "$(kv "$out" median_ms)" ]; then
     set_r "$p" lat_failed "$(kv "$out" failed)$(kv "$out" first_error)"
     add_note "$p" "latency failed: $(kv "$out" failed)$(kv "$out" first_error)"
@@ -446,6 +474,10 @@ lat_summary() {
   [ -s "$WORK/$p-latency.txt" ] && [ -z "$(get_r "$p" lat_failed)" ] || return 0
   out=$("$SOCKSLOAD" stats --file "$WORK/$p-latency.txt" | grep '^RESULT')
   for k in median_ms p90_ms p99_ms max_ms mean_ms ok; do set_r "$p" "lat_$k" "$(kv "$out" "$k")"; done
+  if [ -n "$(get_r "$p" lat_requests)" ]; then
+    set_r "$p" lat_cpu_us "$(awk -v t="$(get_r "$p" lat_ticks)" -v hz="$CLK_TCK" -v n="$(get_r "$p" lat_requests)" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')"
+    set_r "$p" lat_switches_per "$(awk -v c="$(get_r "$p" lat_switches)" -v n="$(get_r "$p" lat_requests)" 'BEGIN { printf "%.1f", c / n }')"
+  fi
 }
 
 conc_once() {
@@ -585,7 +617,8 @@ REPORT="$WORK/results.md"
     echo "- $(label "$p"): single stream range down $(cell "$p" down_range -), up $(cell "$p" up_range -) MB/s;" \
       "curl --socks5-hostname ${CURL_MIB} MiB down $(cell "$p" curl_down_mbps -) MB/s, up $(cell "$p" curl_up_mbps -) MB/s;" \
       "CPU client $(cell "$p" client_cpu_s -) s + exit $(cell "$p" exit_cpu_s -) s (download $(cell "$p" down_cpu_s -) s, upload $(cell "$p" up_cpu_s -) s);" \
-      "first byte p90 $(cell "$p" lat_p90_ms -) ms, max $(cell "$p" lat_max_ms -) ms;" \
+      "first byte p90 $(cell "$p" lat_p90_ms -) ms, max $(cell "$p" lat_max_ms -) ms," \
+      "per request $(cell "$p" lat_cpu_us -) us CPU (client+exit) and $(cell "$p" lat_switches_per -) context switches;" \
       "concurrent per-connection p50 $(cell "$p" conc_conn_p50_s -) s, max $(cell "$p" conc_conn_max_s -) s;" \
       "exit VmHWM (lifetime) $(mib "$(get_r "$p" conc_exit_hwm_kib)") MiB, client peak RSS $(mib "$(get_r "$p" conc_client_peak_rss_kib)") MiB" \
       "${NOTE[$p]:+— ${NOTE[$p]}}"
