@@ -22,14 +22,24 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
     private readonly TimeSpan _timeout;
     private readonly int _maxAttempts;
     private readonly ILogger _logger;
+    private readonly bool _fastOpen;
+    private readonly TimeProvider _time;
 
-    public Libp2pTunnelConnector(Libp2pHost host, ExitPool pool, TimeSpan timeout, ILogger logger, int maxAttempts = 3)
+    /// <param name="fastOpen">Answer the application as soon as the request is sent, to exits that serve
+    /// <see cref="ProtocolIds.ProxyKeepsData"/> (others get the normal exchange): the application's first bytes go out
+    /// with the request, one round trip to the exit sooner; the exit's answer is read on the tunnel's first read, and
+    /// a refusal then resets the application's connection instead of becoming a SOCKS reply code.</param>
+    public Libp2pTunnelConnector(
+        Libp2pHost host, ExitPool pool, TimeSpan timeout, ILogger logger, int maxAttempts = 3, bool fastOpen = false,
+        TimeProvider? timeProvider = null)
     {
         _host = host;
         _pool = pool;
         _timeout = timeout;
         _logger = logger;
         _maxAttempts = maxAttempts;
+        _fastOpen = fastOpen;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     public async ValueTask<TunnelConnectResult> ConnectAsync(Socks5Destination destination, CancellationToken cancellationToken)
@@ -85,6 +95,18 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
         {
             var conn = await _host.ConnectAsync(exit.Id, cts.Token).ConfigureAwait(false);
             var request = new ProxyRequest(destination.ToHostPort(), (long)Math.Max(1, _timeout.TotalMilliseconds));
+            if (_fastOpen && _host.PeerSupports(exit.Id, ProtocolIds.ProxyKeepsData))
+            {
+                // Header, proposal and request go out now; the answer is read by the tunnel's first read, after the
+                // application has had its reply and sent its first bytes.
+                stream = await _host.NewStreamLazyAsync(conn, ProtocolIds.ProxyKeepsData, cts.Token).ConfigureAwait(false);
+                await ProxyStreamProtocol.WriteRequestAsync(stream.Output, request, cts.Token).ConfigureAwait(false);
+                exit.StreamOpened();
+                var input = new FastOpenReader(stream.Input, ProtocolIds.ProxyKeepsData, _timeout + TimeSpan.FromSeconds(2), _time);
+                var fast = new ExitTunnel(stream, exit, input);
+                stream = null;
+                return new Attempt(TunnelConnectResult.Success(fast, fast), null, false);
+            }
             if (_host.PeerSupports(exit.Id, ProtocolIds.Proxy))
             {
                 // One packet out (header, proposal, request), one back (header, echo, reply): a single round trip.
@@ -101,7 +123,7 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
             if (response.IsOk)
             {
                 exit.StreamOpened();
-                var tunnel = new ExitTunnel(stream, exit);
+                var tunnel = new ExitTunnel(stream, exit, stream.Input);
                 stream = null;
                 return new Attempt(TunnelConnectResult.Success(tunnel, tunnel), null, false);
             }
@@ -132,11 +154,11 @@ internal sealed class Libp2pTunnelConnector : ITunnelConnector
     }
 
     /// <summary>The tunnel handed to the SOCKS pump; disposing it releases the stream and the exit's load count.</summary>
-    private sealed class ExitTunnel(StreamContext stream, ExitState exit) : IDuplexPipe, IAsyncDisposable
+    private sealed class ExitTunnel(StreamContext stream, ExitState exit, PipeReader input) : IDuplexPipe, IAsyncDisposable
     {
         private int _disposed;
 
-        public PipeReader Input => stream.Input;
+        public PipeReader Input => input;
 
         public PipeWriter Output => stream.Output;
 

@@ -63,7 +63,8 @@ internal sealed class ProxyClient : IAsyncDisposable
         {
             directory = await StartDiscoveryAsync(config, pool, loggerFactory, time).ConfigureAwait(false);
         }
-        var connector = new Libp2pTunnelConnector(host, pool, config.Routing.Timeout, loggerFactory.CreateLogger("Bethrou.Client.Tunnels"));
+        var connector = new Libp2pTunnelConnector(host, pool, config.Routing.Timeout, loggerFactory.CreateLogger("Bethrou.Client.Tunnels"),
+            fastOpen: config.Routing.FastOpen, timeProvider: time);
         var socksOptions = new Socks5ServerOptions
         {
             Listen = ResolveListen(config.Server.Listen),

@@ -24,6 +24,7 @@ internal static class ClientConfigLoader
         public const string Strategy = "BETHROU_STRATEGY";
         public const string Health = "BETHROU_HEALTH";
         public const string Timeout = "BETHROU_TIMEOUT";
+        public const string FastOpen = "BETHROU_FAST_OPEN";
         public const string HandshakeTimeout = "BETHROU_HANDSHAKE_TIMEOUT";
         public const string SocksUser = "BETHROU_SOCKS_USER";
         public const string SocksPass = "BETHROU_SOCKS_PASS";
@@ -70,6 +71,7 @@ internal static class ClientConfigLoader
         ApplyEnv(layers, env, Env.Strategy, null, "routing.strategy");
         ApplyEnv(layers, env, Env.Health, null, "routing.health");
         ApplyEnv(layers, env, Env.Timeout, null, "routing.timeout");
+        ApplyEnv(layers, env, Env.FastOpen, null, "routing.fast_open");
         ApplyEnv(layers, env, Env.HandshakeTimeout, null, "server.handshake_timeout");
         ApplyEnv(layers, env, Env.SocksUser, null, "server.user");
         ApplyEnv(layers, env, Env.SocksPass, null, "server.pass");
@@ -87,6 +89,7 @@ internal static class ClientConfigLoader
         layers.ApplyText("routing.strategy", flags.Strategy, "--strategy");
         layers.ApplyText("routing.health", flags.Health, "--health");
         layers.ApplyText("routing.timeout", flags.Timeout, "--timeout");
+        layers.ApplyValue("routing.fast_open", flags.FastOpen, "--fast-open");
         layers.ApplyText("server.handshake_timeout", flags.HandshakeTimeout, "--handshake-timeout");
         layers.ApplyText("server.user", flags.SocksUser, "--socks-user");
         layers.ApplyText("server.pass", flags.SocksPass, "--socks-pass");
@@ -117,6 +120,7 @@ internal static class ClientConfigLoader
         new("routing.strategy", ConfigValueKind.String, v => CheckChoice("strategy", (string)v, RoutingStrategies.All)),
         new("routing.health", ConfigValueKind.Duration),
         new("routing.timeout", ConfigValueKind.Duration),
+        new("routing.fast_open", ConfigValueKind.Bool),
         new("nodes", ConfigValueKind.Custom, null, nodeParser.ParseYaml, nodeParser.ParseText),
         new("discovery.enabled", ConfigValueKind.Bool),
         new("discovery.address", ConfigValueKind.String),
@@ -256,7 +260,8 @@ internal static class ClientConfigLoader
             new RoutingSettings(
                 layers.GetOrDefault("routing.strategy", RoutingStrategies.Random).ToLowerInvariant(),
                 layers.GetOrDefault("routing.health", ClientConfig.DefaultHealth),
-                layers.GetOrDefault("routing.timeout", ClientConfig.DefaultTimeout)),
+                layers.GetOrDefault("routing.timeout", ClientConfig.DefaultTimeout),
+                layers.GetOrDefault("routing.fast_open", false)),
             nodes,
             new DiscoverySettings(
                 discoveryEnabled, discoveryAddress, discoveryTopic,

@@ -29,6 +29,8 @@ internal sealed class ClientOverrides
 
     public bool? AllowInsecureBind { get; init; }
 
+    public bool? FastOpen { get; init; }
+
     public string? LogLevel { get; init; }
 
     public string? LogFormat { get; init; }

@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 
 namespace Bethrou.Proxy.Node;
 
-/// <summary>An exit node: a libp2p host serving /bethrou/proxy/1.0.0 and /bethrou/ping/1.0.0.</summary>
+/// <summary>An exit node: a libp2p host serving /bethrou/proxy/1.0.0 (and 1.1.0, the same with data after the request
+/// kept) and /bethrou/ping/1.0.0.</summary>
 internal sealed class ExitNode : IAsyncDisposable
 {
     private readonly ExitHandler _handler;
@@ -14,10 +15,13 @@ internal sealed class ExitNode : IAsyncDisposable
     {
         Host = host;
         _handler = ExitHandler.Create(options, loggerFactory, time);
-        host.SetStreamHandler(ProtocolIds.Proxy, async (s, ct) =>
+        foreach (var protocol in new[] { ProtocolIds.Proxy, ProtocolIds.ProxyKeepsData })
         {
-            await _handler.HandleAsync(s, s.RemotePeer, s.Reset, ct).ConfigureAwait(false);
-        });
+            host.SetStreamHandler(protocol, async (s, ct) =>
+            {
+                await _handler.HandleAsync(s, s.RemotePeer, s.Reset, ct).ConfigureAwait(false);
+            });
+        }
         host.SetStreamHandler(ProtocolIds.Ping, async (s, ct) => await BethrouPingHandler.HandleAsync(s, ct).ConfigureAwait(false));
     }
 

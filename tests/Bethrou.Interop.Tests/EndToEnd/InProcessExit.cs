@@ -49,7 +49,7 @@ internal sealed class InProcessExit : IAsyncDisposable
 
     /// <summary>Starts an in-process client (SOCKS on 127.0.0.1:0) for these exits.</summary>
     public static async Task<ProxyClient> StartClientAsync(PreSharedKey psk, IReadOnlyList<string> nodes, string strategy,
-        string health = "1s", string timeout = "5s", ILoggerFactory? loggerFactory = null)
+        string health = "1s", string timeout = "5s", ILoggerFactory? loggerFactory = null, bool fastOpen = false)
     {
         var config = ClientConfigLoader.Load(null, new Dictionary<string, string>(), new ClientOverrides
         {
@@ -59,6 +59,7 @@ internal sealed class InProcessExit : IAsyncDisposable
             Strategy = strategy,
             Health = health,
             Timeout = timeout,
+            FastOpen = fastOpen,
         });
         return await ProxyClient.StartAsync(config, psk, Ed25519PrivateKey.Generate(), loggerFactory ?? NullLoggerFactory.Instance);
     }

@@ -125,6 +125,26 @@ public sealed class ClientConfigLoaderTests
     }
 
     [Fact]
+    public void Fast_open_is_off_by_default_and_comes_from_file_env_or_flag()
+    {
+        var plain = $"key: k\nnodes:\n  - addrs: [{Addr(Node1)}]\n";
+        Assert.False(LoadYaml(plain).Routing.FastOpen);
+        Assert.Contains("routing.fast_open: false", LoadYaml(plain).Describe(), StringComparison.Ordinal);
+
+        var yaml = $"key: k\nrouting:\n  fast_open: true\nnodes:\n  - addrs: [{Addr(Node1)}]\n";
+        Assert.True(LoadYaml(yaml).Routing.FastOpen);
+        var env = new Dictionary<string, string> { ["BETHROU_FAST_OPEN"] = "false" };
+        Assert.False(LoadYaml(yaml, env).Routing.FastOpen);
+        Assert.True(LoadYaml(yaml, env, new ClientOverrides { FastOpen = true }).Routing.FastOpen);
+        Assert.True(LoadYaml(plain, new Dictionary<string, string> { ["BETHROU_FAST_OPEN"] = "true" }).Routing.FastOpen);
+
+        var e = Fails(yaml.Replace("true", "sometimes", StringComparison.Ordinal));
+        Assert.Contains(e.Errors, m => m.StartsWith("routing.fast_open at line 3: ", StringComparison.Ordinal) && m.Contains("is not a boolean", StringComparison.Ordinal));
+        e = Fails(plain, new Dictionary<string, string> { ["BETHROU_FAST_OPEN"] = "yes please" });
+        Assert.Contains(e.Errors, m => m.StartsWith("BETHROU_FAST_OPEN: ", StringComparison.Ordinal) && m.Contains("is not a boolean", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Precedence_is_flag_over_env_over_file_over_default()
     {
         var yaml = $"""
