@@ -22,7 +22,8 @@
 # Environment:
 #   BYTES_GIB (1)  ROUNDS (3: interleaved rounds; median of 3 downloads and of 3 uploads)  LAT_ITER (1000)  LAT_WARMUP (100)
 #   CONC (1000)  CONC_BYTES (1048576)  CURL_MIB (64)
-#   PROXIES ("direct microsocks ssh shadowsocks bethrou"; direct = no proxy, the ceiling of origin + load tool)
+#   PROXIES ("direct microsocks ssh shadowsocks bethrou bethrou-fastopen"; direct = no proxy, the ceiling of origin +
+#            load tool; bethrou-fastopen = its own node and a client with --fast-open)
 #   BETHROU_BIN (default: build src/Bethrou.Cli in Release and use src/Bethrou.Cli/bin/Release/net10.0/bethrou)
 #   BETHROU_NODE_ARGS / BETHROU_CLIENT_ARGS  extra arguments for `bethrou node` / `bethrou client`
 #                  (default "--log-level warn" when the command has that option: no per-connection log lines, like
@@ -51,7 +52,7 @@ CONC=${CONC:-1000}
 CONC_BYTES=${CONC_BYTES:-1048576}
 CURL_MIB=${CURL_MIB:-64}
 ROUNDS=${ROUNDS:-3}
-PROXIES=${PROXIES:-"direct microsocks ssh shadowsocks bethrou"}
+PROXIES=${PROXIES:-"direct microsocks ssh shadowsocks bethrou bethrou-fastopen"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BULK_BYTES=$(awk -v g="$BYTES_GIB" 'BEGIN { printf "%d", g * 1073741824 }')
 CLK_TCK=$(getconf CLK_TCK)
@@ -309,38 +310,45 @@ prepare_bethrou() {
   BETHROU_READY=yes
 }
 
-start_bethrou() {
+start_bethrou() { start_bethrou_as bethrou ""; }
+
+# the same with `bethrou client --fast-open` (its own node and client, so that CPU and RSS are its own)
+start_bethrou-fastopen() { start_bethrou_as bethrou-fastopen --fast-open; }
+
+# start_bethrou_as NAME EXTRA_CLIENT_ARGS: a node and a client, logs and state under $WORK/NAME*
+start_bethrou_as() {
+  local name=$1 extra=$2
   if ! prepare_bethrou || [ "$BETHROU_READY" != yes ]; then
     REASON=${BETHROU_WHY:-"skipped: bethrou binary not ready"}
     return 1
   fi
-  local d="$WORK/bethrou" node_addr=""
+  local d="$WORK/$name" node_addr=""
   mkdir -p "$d" && chmod 700 "$d"
-  if ! "$BETHROU_BIN" psk generate --out "$d/network.key" >"$WORK/bethrou-psk.log" 2>&1; then
-    REASON="failed: bethrou psk generate: $(last_lines "$WORK/bethrou-psk.log")"
+  if ! "$BETHROU_BIN" psk generate --out "$d/network.key" >"$WORK/$name-psk.log" 2>&1; then
+    REASON="failed: bethrou psk generate: $(last_lines "$WORK/$name-psk.log")"
     return 1
   fi
   # shellcheck disable=SC2086
-  start bethrou-node env BETHROU_STATE_DIR="$d/state-node" "$BETHROU_BIN" node --key "$d/network.key" --listen /ip4/127.0.0.1/tcp/0 \
+  start "$name-node" env BETHROU_STATE_DIR="$d/state-node" "$BETHROU_BIN" node --key "$d/network.key" --listen /ip4/127.0.0.1/tcp/0 \
     --identity "$d/node.key" --allow-private ${BETHROU_NODE_ARGS-$BETHROU_LOGOPT_NODE}
   local node_pid=$PID
   PROXY_PIDS="$node_pid"
   for _ in $(seq 1 400); do
-    node_addr=$(grep -m1 -E '^/ip4/[0-9.]+/tcp/[0-9]+/p2p/[1-9A-HJ-NP-Za-km-z]+$' "$WORK/bethrou-node.log" 2>/dev/null)
+    node_addr=$(grep -m1 -E '^/ip4/[0-9.]+/tcp/[0-9]+/p2p/[1-9A-HJ-NP-Za-km-z]+$' "$WORK/$name-node.log" 2>/dev/null)
     [ -n "$node_addr" ] && break
     kill -0 "$node_pid" 2>/dev/null || break
     sleep 0.05
   done
-  [ -n "$node_addr" ] || { REASON="failed: bethrou node printed no /ip4/ multiaddr: $(last_lines "$WORK/bethrou-node.log")"; return 1; }
+  [ -n "$node_addr" ] || { REASON="failed: bethrou node printed no /ip4/ multiaddr: $(last_lines "$WORK/$name-node.log")"; return 1; }
   SOCKS_PORT=$(free_ports 1)
   # shellcheck disable=SC2086
-  start bethrou-client env BETHROU_STATE_DIR="$d/state-client" "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
-    --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS-$BETHROU_LOGOPT_CLIENT}
+  start "$name-client" env BETHROU_STATE_DIR="$d/state-client" "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
+    --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS-$BETHROU_LOGOPT_CLIENT} $extra
   PROXY_PIDS="$PID $node_pid"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$node_pid"
-  wait_listen "$SOCKS_PORT" "$PID" 30 || { REASON="failed: bethrou client did not listen: $(last_lines "$WORK/bethrou-client.log")"; return 1; }
-  add_note bethrou "$BETHROU_BIN; node $node_addr"
+  wait_listen "$SOCKS_PORT" "$PID" 30 || { REASON="failed: bethrou client did not listen: $(last_lines "$WORK/$name-client.log")"; return 1; }
+  add_note "$name" "$BETHROU_BIN${extra:+ (client $extra)}; node $node_addr"
 }
 
 # ---------------------------------------------------------------- measurements
@@ -511,6 +519,7 @@ label() {
     ssh) echo "ssh -D" ;;
     shadowsocks) echo "shadowsocks-libev" ;;
     bethrou) echo "bethrou" ;;
+    bethrou-fastopen) echo "bethrou --fast-open" ;;
     *) echo "$1" ;;
   esac
 }
@@ -520,8 +529,8 @@ STAT_START=$(head -n1 /proc/stat)
 
 for p in $PROXIES; do
   case $p in
-    direct | microsocks | ssh | shadowsocks | bethrou) ;;
-    *) FAIL[$p]="failed: unknown proxy name (use direct, microsocks, ssh, shadowsocks, bethrou)"; continue ;;
+    direct | microsocks | ssh | shadowsocks | bethrou | bethrou-fastopen) ;;
+    *) FAIL[$p]="failed: unknown proxy name (use direct, microsocks, ssh, shadowsocks, bethrou, bethrou-fastopen)"; continue ;;
   esac
   log "starting $(label "$p")"
   SOCKS_PORT="" CLIENT_PIDS="" EXIT_PIDS="" PROXY_PIDS="" REASON=""
@@ -642,6 +651,10 @@ REPORT="$WORK/results.md"
     echo "- ${CONC}-connection errors: ${e:-n/a} (target 0): $([ "$e" = "0" ] && echo met || echo NOT met)"
     rssb=$(mib "$(get_r bethrou conc_exit_peak_rss_kib)")
     echo "- exit peak RSS: ${rssb:-n/a} MiB (target < 150): $(awk -v r="${rssb:-}" 'BEGIN { if (r == "") print "n/a"; else if (r + 0 < 150) print "met"; else print "NOT met" }')"
+    if [ -z "${FAIL[bethrou-fastopen]:-}" ] && [[ " $PROXIES " == *" bethrou-fastopen "* ]]; then
+      r=$(ratio "$(get_r bethrou-fastopen lat_median_ms)" "$(get_r shadowsocks lat_median_ms)")
+      echo "- with --fast-open (opt-in; refusals become resets): first-byte median $r× (target <= 1.0×): $(verdict "$r" "<=" 1.0)"
+    fi
   fi
   echo
   echo "Command: QUICK=$QUICK BYTES_GIB=$BYTES_GIB ROUNDS=$ROUNDS LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
