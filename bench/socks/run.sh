@@ -28,6 +28,9 @@
 #   BETHROU_NODE_ARGS / BETHROU_CLIENT_ARGS  extra arguments for `bethrou node` / `bethrou client`
 #                  (default "--log-level warn" when the command has that option: no per-connection log lines, like
 #                  ss-local/ss-server without -v and sshd at LogLevel ERROR)
+#   WAN_DELAY_MS   run the tunnel leg (client -> exit) of ssh -D, shadowsocks and bethrou through `socksload delay`,
+#                  which holds every chunk WAN_DELAY_MS ms each way (a long link: round trip 2 x WAN_DELAY_MS ms);
+#                  direct and microsocks have no tunnel leg and are unaffected. Default: off (plain loopback).
 #   SKIP_BUILD=1   do not build SocksLoad / bethrou (use existing binaries)
 #   RESULTS_OUT    also write the markdown report to this file
 # Exit status: 0 when every selected proxy was measured without failures, 1 otherwise.
@@ -52,6 +55,7 @@ CONC=${CONC:-1000}
 CONC_BYTES=${CONC_BYTES:-1048576}
 CURL_MIB=${CURL_MIB:-64}
 ROUNDS=${ROUNDS:-3}
+WAN_DELAY_MS=${WAN_DELAY_MS:-}
 PROXIES=${PROXIES:-"direct microsocks ssh shadowsocks bethrou bethrou-fastopen"}
 SKIP_BUILD=${SKIP_BUILD:-0}
 BULK_BYTES=$(awk -v g="$BYTES_GIB" 'BEGIN { printf "%d", g * 1073741824 }')
@@ -130,6 +134,25 @@ wait_listen() {
 # free_ports N: N distinct free loopback ports from the OS (bind port 0), space-separated
 free_ports() {
   "$SOCKSLOAD" freeport --count "$1"
+}
+
+# via_wan NAME PORT: with WAN_DELAY_MS set, starts a `socksload delay` forwarder to 127.0.0.1:PORT and sets WAN_PORT
+# to its port (its pid is added to PROXY_PIDS, not to the client's or exit's); without it, WAN_PORT=PORT.
+via_wan() {
+  local name=$1 port=$2
+  WAN_PORT=$port
+  [ -n "$WAN_DELAY_MS" ] || return 0
+  start "$name-wan" "$SOCKSLOAD" delay --target "127.0.0.1:$port" --delay-ms "$WAN_DELAY_MS"
+  PROXY_PIDS="$PROXY_PIDS $PID"
+  local pid=$PID
+  for _ in $(seq 1 200); do
+    WAN_PORT=$(sed -n 's/^listening 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$WORK/$name-wan.log")
+    [ -n "$WAN_PORT" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  REASON="failed: the WAN delay forwarder did not start: $(last_lines "$WORK/$name-wan.log")"
+  return 1
 }
 
 # value of key=value in a RESULT line (values may be "quoted text")
@@ -248,8 +271,11 @@ EOF
   fi
   local cipher
   cipher=$(sed -n 's/.*kex: server->client cipher: \([^ ]*\).*/\1/p' "$WORK/ssh-probe.log" | head -n1)
+  via_wan ssh "$ssh_port" || return 1
+  local wan_pids=${PROXY_PIDS#"$sshd_pid"}
+  ssh_opts[3]=$WAN_PORT
   start ssh ssh "${ssh_opts[@]}" -o LogLevel=ERROR -N -o ExitOnForwardFailure=yes -D "127.0.0.1:$SOCKS_PORT" "$user@127.0.0.1"
-  PROXY_PIDS="$PID $sshd_pid"
+  PROXY_PIDS="$PID $sshd_pid$wan_pids"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$sshd_pid"
   wait_listen "$SOCKS_PORT" "$PID" || { REASON="ssh -D did not listen: $(last_lines "$WORK/ssh.log")"; return 1; }
@@ -265,8 +291,10 @@ start_shadowsocks() {
   local server_pid=$PID
   PROXY_PIDS="$server_pid"
   wait_listen "$ss_port" "$server_pid" || { REASON="ss-server did not listen: $(last_lines "$WORK/ss-server.log")"; return 1; }
-  start ss-local ss-local -s 127.0.0.1 -p "$ss_port" -b 127.0.0.1 -l "$SOCKS_PORT" -k "$pass" -m chacha20-ietf-poly1305
-  PROXY_PIDS="$PID $server_pid"
+  via_wan shadowsocks "$ss_port" || return 1
+  local wan_pids=${PROXY_PIDS#"$server_pid"}
+  start ss-local ss-local -s 127.0.0.1 -p "$WAN_PORT" -b 127.0.0.1 -l "$SOCKS_PORT" -k "$pass" -m chacha20-ietf-poly1305
+  PROXY_PIDS="$PID $server_pid$wan_pids"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$server_pid"
   wait_listen "$SOCKS_PORT" "$PID" || { REASON="ss-local did not listen: $(last_lines "$WORK/ss-local.log")"; return 1; }
@@ -340,11 +368,16 @@ start_bethrou_as() {
     sleep 0.05
   done
   [ -n "$node_addr" ] || { REASON="failed: bethrou node printed no /ip4/ multiaddr: $(last_lines "$WORK/$name-node.log")"; return 1; }
+  local node_port=${node_addr#/ip4/*/tcp/}
+  node_port=${node_port%%/*}
+  via_wan "$name" "$node_port" || return 1
+  local wan_pids=${PROXY_PIDS#"$node_pid"}
+  node_addr=${node_addr/\/tcp\/$node_port\//\/tcp\/$WAN_PORT\/}
   SOCKS_PORT=$(free_ports 1)
   # shellcheck disable=SC2086
   start "$name-client" env BETHROU_STATE_DIR="$d/state-client" "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
     --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS-$BETHROU_LOGOPT_CLIENT} $extra
-  PROXY_PIDS="$PID $node_pid"
+  PROXY_PIDS="$PID $node_pid$wan_pids"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$node_pid"
   wait_listen "$SOCKS_PORT" "$PID" 30 || { REASON="failed: bethrou client did not listen: $(last_lines "$WORK/$name-client.log")"; return 1; }
@@ -596,6 +629,7 @@ REPORT="$WORK/results.md"
   echo "Machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), Linux $(uname -r)," \
     "$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo); load average at start $LOAD_START, at end $LOAD_END;" \
     "whole-machine CPU during the run: $CPU_SHARE (the harness itself shares the 2 cores; anything else running shows in the load average)."
+  [ -z "$WAN_DELAY_MS" ] || echo "Long link: the tunnel leg (client → exit) of ssh -D, shadowsocks-libev and bethrou runs through \`socksload delay\`, $WAN_DELAY_MS ms each way (round trip $((2 * WAN_DELAY_MS)) ms); direct and microsocks have no tunnel leg."
   echo "Sizes: single stream $BYTES_GIB GiB each way (median of $ROUNDS rounds, interleaved across proxies); connect→first byte $(get_r "${ACTIVE[0]:-x}" lat_ok) iterations after $LAT_WARMUP warm-up, in $ROUNDS rounds;" \
     "$CONC concurrent × $CONC_BYTES bytes. MB = 10^6 bytes, GB = 10^9 bytes; CPU-s/GB counts download + upload bytes."
   echo
@@ -657,7 +691,7 @@ REPORT="$WORK/results.md"
     fi
   fi
   echo
-  echo "Command: QUICK=$QUICK BYTES_GIB=$BYTES_GIB ROUNDS=$ROUNDS LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
+  echo "Command: ${WAN_DELAY_MS:+WAN_DELAY_MS=$WAN_DELAY_MS }QUICK=$QUICK BYTES_GIB=$BYTES_GIB ROUNDS=$ROUNDS LAT_ITER=$LAT_ITER CONC=$CONC PROXIES=\"$PROXIES\" bench/socks/run.sh; logs in $WORK"
 } >"$REPORT"
 
 cat "$REPORT"

@@ -11,6 +11,7 @@ internal static class Program
           concurrent --socks ip:port --target host:port [--conns 1000] [--bytes 1048576] [--exit-pids c] [--client-pids a] [--timeout-s 120]
           stats      --file samples.txt                           percentiles of samples written by latency --samples-out
           probe      --socks ip:port --target host:port [--timeout-s 30]   retry a tiny GET until the path works
+          delay      --target ip:port --delay-ms N [--listen 127.0.0.1:0]  TCP forwarder adding N ms each way (a long link)
         `--socks direct` skips the proxy (baseline of origin + load tool alone; target must be an IPv4 literal).
         Measurements print one `RESULT key=value ...` line on stdout.
         """;
@@ -34,6 +35,7 @@ internal static class Program
                 "concurrent" => await Measure.ConcurrentAsync(a).ConfigureAwait(false),
                 "probe" => await Measure.ProbeAsync(a).ConfigureAwait(false),
                 "stats" => Measure.Stats(a),
+                "delay" => await DelayForwarder.RunAsync(a).ConfigureAwait(false),
                 _ => throw new UsageException($"unknown command `{args[0]}`"),
             };
         }
