@@ -14,6 +14,8 @@ namespace Bethrou.Proxy.Client;
 /// Opens SOCKS tunnels through exit nodes: picks an exit by strategy, opens /bethrou/proxy/1.0.0, sends the Go JSON
 /// request and waits for the reply. If the exit fails before replying (dead connection, stream refused, limit), the
 /// next healthy exit is tried before the application gets an answer. Destination errors are not retried.
+/// With fast open, exits that serve /bethrou/proxy/1.1.0 get the request and the tunnel is handed over at once; the
+/// reply is checked by <see cref="FastOpenReader"/> on the tunnel's first read (no failover after that point).
 /// </summary>
 internal sealed class Libp2pTunnelConnector : ITunnelConnector
 {
