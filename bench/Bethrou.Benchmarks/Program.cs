@@ -4,7 +4,8 @@ namespace Bethrou.Benchmarks;
 
 internal static class Program
 {
-    /// <summary>`stack [MiB] [rounds]` runs the end-to-end stack figures, `discovery [nodes] [ttl-s] [heartbeat-s] [window-s]`
+    /// <summary>`stack [MiB] [rounds] [--no-js] [--two-processes]` runs the end-to-end stack figures (`echo-server PSKFILE`
+    /// is the other end of `--two-processes`), `discovery [nodes] [ttl-s] [heartbeat-s] [window-s]`
     /// the Redis discovery scale figures; anything else goes to BenchmarkDotNet.</summary>
     public static async Task<int> Main(string[] args)
     {
@@ -15,6 +16,10 @@ internal static class Program
         if (args.Length > 0 && args[0] == "stack")
         {
             return await Stack.StackBench.RunAsync(args[1..]);
+        }
+        if (args.Length > 1 && args[0] == "echo-server")
+        {
+            return await Stack.StackBench.EchoServerAsync(args[1]);
         }
         if (args.Length > 0 && args[0] == "discovery")
         {

@@ -35,6 +35,10 @@ internal static class StackBench
         }
         await LatencyAsync(client, conn, 2000);
         await IdleStreamsAsync(client, conn, 1000);
+        if (args.Contains("--two-processes"))
+        {
+            await TwoProcessEchoAsync(psk, client, mib, rounds);
+        }
         if (!args.Contains("--no-js"))
         {
             await JsComparisonAsync(psk, client, mib);
@@ -113,6 +117,55 @@ internal static class StackBench
             Console.WriteLine("echo js<->js " + line);
         }
         dir.Delete(recursive: true);
+    }
+
+    /// <summary>The same echo with the listening end in a child process (two hosts, two runtimes, as between two
+    /// machines); CPU counts both processes.</summary>
+    private static async Task TwoProcessEchoAsync(PreSharedKey psk, Libp2pHost client, int mib, int rounds)
+    {
+        var dir = Directory.CreateTempSubdirectory("bethrou-bench-");
+        var pskFile = Path.Combine(dir.FullName, "swarm.key");
+        await File.WriteAllBytesAsync(pskFile, psk.ToFileBytes());
+        var psi = new ProcessStartInfo(Environment.ProcessPath!, [typeof(StackBench).Assembly.Location, "echo-server", pskFile])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardInput = true,
+        };
+        using var server = Process.Start(psi)!;
+        try
+        {
+            var line = await server.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException("echo server exited");
+            var conn = await client.ConnectAsync(Multiaddress.Parse(line.Trim()));
+            for (var i = 0; i < rounds; i++)
+            {
+                server.Refresh();
+                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
+                var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
+                server.Refresh();
+                var cpu = (Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime - cpu0).TotalSeconds;
+                Console.WriteLine($"echo C#<->C# two processes tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both processes)");
+            }
+        }
+        finally
+        {
+            server.StandardInput.Close();
+            if (!server.WaitForExit(5000))
+            {
+                server.Kill(entireProcessTree: true);
+            }
+            dir.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>`echo-server PSKFILE`: a listening host with the echo protocol; prints its multiaddr, serves until stdin
+    /// closes.</summary>
+    public static async Task<int> EchoServerAsync(string pskFile)
+    {
+        var psk = PreSharedKey.Load(pskFile);
+        await using var server = await StartHostAsync(psk);
+        Console.WriteLine(server.ListenAddresses[0].WithPeerId(server.LocalPeer).ToString());
+        await Console.In.ReadToEndAsync();
+        return 0;
     }
 
     public static async Task<Libp2pHost> StartHostAsync(PreSharedKey? psk, bool listen = true)
