@@ -26,13 +26,7 @@ internal static class StackBench
         await using var client = await StartHostAsync(psk, listen: false);
         var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
         var conn = await client.ConnectAsync(addr);
-        for (var i = 0; i < rounds; i++)
-        {
-            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-            var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
-            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
-            Console.WriteLine($"echo C#<->C# tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
-        }
+        await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
         await LatencyAsync(client, conn, 2000);
         await IdleStreamsAsync(client, conn, 1000);
         if (args.Contains("--two-processes"))
@@ -119,6 +113,19 @@ internal static class StackBench
         dir.Delete(recursive: true);
     }
 
+    /// <summary>Echo rounds of <paramref name="mib"/> MiB with throughput and CPU per GiB moved (from <paramref name="cpu"/>).</summary>
+    private static async Task EchoRoundsAsync(Libp2pHost client, Libp2pConnection conn, int mib, int rounds, string label, string cpuScope,
+        Func<TimeSpan> cpu)
+    {
+        for (var i = 0; i < rounds; i++)
+        {
+            var cpu0 = cpu();
+            var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
+            var used = (cpu() - cpu0).TotalSeconds;
+            Console.WriteLine($"{label} tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {used / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved ({cpuScope})");
+        }
+    }
+
     /// <summary>The same echo with the listening end in a child process (two hosts, two runtimes, as between two
     /// machines); CPU counts both processes.</summary>
     private static async Task TwoProcessEchoAsync(PreSharedKey psk, Libp2pHost client, int mib, int rounds)
@@ -136,15 +143,11 @@ internal static class StackBench
         {
             var line = await server.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException("echo server exited");
             var conn = await client.ConnectAsync(Multiaddress.Parse(line.Trim()));
-            for (var i = 0; i < rounds; i++)
+            await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C# two processes", "both processes", () =>
             {
                 server.Refresh();
-                var cpu0 = Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
-                var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
-                server.Refresh();
-                var cpu = (Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime - cpu0).TotalSeconds;
-                Console.WriteLine($"echo C#<->C# two processes tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both processes)");
-            }
+                return Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
+            });
         }
         finally
         {

@@ -48,6 +48,30 @@ public sealed class E2eWorkspace : IAsyncDisposable
 
     public string PathOf(string name) => Path.Combine(Dir, name);
 
+    /// <summary>curl --socks5-hostname downloads <paramref name="size"/> bytes of the origin's <c>/bytes/N</c> through
+    /// <paramref name="proxy"/>; asserts status, size and content hash. <paramref name="context"/> goes into the failure
+    /// message (e.g. a peer's stderr).</summary>
+    public async Task AssertCurlDownloadAsync(string proxy, int originPort, long size, TimeSpan timeout, string? context = null)
+    {
+        var file = PathOf("down.bin");
+        var down = await CurlRunner.RunAsync(timeout, "--socks5-hostname", proxy, "-o", file, "-w", "%{http_code} %{size_download}",
+            $"http://localhost:{originPort}/bytes/{size}");
+        Assert.True(down.ExitCode == 0, down + (context is null ? "" : "\n" + context));
+        Assert.Equal($"200 {size}", down.Stdout);
+        Assert.Equal(DeterministicBytes.Sha256Hex(size), await DeterministicBytes.FileSha256HexAsync(file));
+    }
+
+    /// <summary>curl --socks5-hostname uploads <paramref name="size"/> deterministic bytes to the origin's <c>/upload</c>
+    /// through <paramref name="proxy"/>; asserts the origin saw exactly them (it answers their hash).</summary>
+    public async Task AssertCurlUploadAsync(string proxy, int originPort, long size, ulong seed, TimeSpan timeout)
+    {
+        var upFile = PathOf("up.bin");
+        var upHash = await DeterministicBytes.WriteFileAsync(upFile, size, seed: seed);
+        var up = await CurlRunner.RunAsync(timeout, "--socks5-hostname", proxy, "--data-binary", "@" + upFile, $"http://localhost:{originPort}/upload");
+        Assert.True(up.ExitCode == 0, up.ToString());
+        Assert.Equal(upHash, up.Stdout);
+    }
+
     /// <summary>Writes a new identity file and returns its path.</summary>
     public string NewIdentityFile(string prefix = "node")
     {

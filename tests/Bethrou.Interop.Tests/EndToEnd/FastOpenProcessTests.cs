@@ -40,19 +40,8 @@ public sealed class FastOpenProcessTests(ITestOutputHelper output)
         Assert.True(refused.ExitCode == 56, refused.ToString());
         Assert.Contains("Connection reset by peer", refused.Stderr, StringComparison.Ordinal);
 
-        const long size = 8L << 20;
-        var file = ws.PathOf("down.bin");
-        var down = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", proxy, "-o", file, "-w", "%{http_code} %{size_download}",
-            $"http://localhost:{origin.Port}/bytes/{size}");
-        Assert.True(down.ExitCode == 0, down.ToString());
-        Assert.Equal($"200 {size}", down.Stdout);
-        Assert.Equal(DeterministicBytes.Sha256Hex(size), await DeterministicBytes.FileSha256HexAsync(file));
-
-        var upFile = ws.PathOf("up.bin");
-        var upHash = await DeterministicBytes.WriteFileAsync(upFile, size, seed: 7);
-        var up = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", proxy, "--data-binary", "@" + upFile, $"http://localhost:{origin.Port}/upload");
-        Assert.True(up.ExitCode == 0, up.ToString());
-        Assert.Equal(upHash, up.Stdout);
+        await ws.AssertCurlDownloadAsync(proxy, origin.Port, 8L << 20, s_timeout);
+        await ws.AssertCurlUploadAsync(proxy, origin.Port, 8L << 20, seed: 7, s_timeout);
     }
 
     [Fact]
@@ -68,13 +57,7 @@ public sealed class FastOpenProcessTests(ITestOutputHelper output)
         await E2eWorkspace.WaitForExitUpAsync(client, js.Addr);
         var proxy = $"{socks.Address}:{socks.Port}";
 
-        const long size = 4L << 20;
-        var file = ws.PathOf("down.bin");
-        var down = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", proxy, "-o", file, "-w", "%{http_code} %{size_download}",
-            $"http://localhost:{origin.Port}/bytes/{size}");
-        Assert.True(down.ExitCode == 0, down + "\n" + js.Stderr);
-        Assert.Equal($"200 {size}", down.Stdout);
-        Assert.Equal(DeterministicBytes.Sha256Hex(size), await DeterministicBytes.FileSha256HexAsync(file));
+        await ws.AssertCurlDownloadAsync(proxy, origin.Port, 4L << 20, s_timeout, js.Stderr);
 
         using var cts = new CancellationTokenSource(s_timeout);
         var closed = LoopbackTcpOrigin.GetClosedPort();

@@ -30,19 +30,8 @@ public sealed class GoCompatibilityTests(ITestOutputHelper output)
         await E2eWorkspace.WaitForExitUpAsync(client, js.Addr);
         var proxy = $"{socks.Address}:{socks.Port}";
 
-        const long size = 8L << 20;
-        var file = ws.PathOf("down.bin");
-        var down = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", proxy, "-o", file, "-w", "%{http_code} %{size_download}",
-            $"http://localhost:{origin.Port}/bytes/{size}");
-        Assert.True(down.ExitCode == 0, down + "\n" + js.Stderr);
-        Assert.Equal($"200 {size}", down.Stdout);
-        Assert.Equal(DeterministicBytes.Sha256Hex(size), await DeterministicBytes.FileSha256HexAsync(file));
-
-        var upFile = ws.PathOf("up.bin");
-        var upHash = await DeterministicBytes.WriteFileAsync(upFile, size, seed: 5);
-        var up = await CurlRunner.RunAsync(s_timeout, "--socks5-hostname", proxy, "--data-binary", "@" + upFile, $"http://localhost:{origin.Port}/upload");
-        Assert.True(up.ExitCode == 0, up.ToString());
-        Assert.Equal(upHash, up.Stdout);
+        await ws.AssertCurlDownloadAsync(proxy, origin.Port, 8L << 20, s_timeout, js.Stderr);
+        await ws.AssertCurlUploadAsync(proxy, origin.Port, 8L << 20, seed: 5, s_timeout);
 
         // The Go node saw Go-shaped requests ("localhost:port", resolved on the exit) and no bytes before its reply
         // (Go's json.Decoder would have swallowed them).
