@@ -1,3 +1,4 @@
+using Bethrou.Libp2p.Transport;
 using System.Buffers;
 using System.Buffers.Binary;
 
@@ -172,6 +173,15 @@ internal static class YamuxFrame
     public static void WriteData(IBufferWriter<byte> writer, uint streamId, YamuxFlags flags, in ReadOnlySequence<byte> payload)
     {
         Write(writer, new YamuxHeader(YamuxFrameType.Data, flags, streamId, checked((uint)payload.Length)));
+        if (writer is IWriteFrom direct)
+        {
+            // Noise encrypts the payload straight out of the stream's buffer.
+            foreach (var segment in payload)
+            {
+                direct.WriteFrom(segment.Span);
+            }
+            return;
+        }
         foreach (var segment in payload)
         {
             writer.Write(segment.Span);

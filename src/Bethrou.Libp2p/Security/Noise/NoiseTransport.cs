@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Pipelines;
+using Bethrou.Libp2p.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Bethrou.Libp2p.Security.Noise;
@@ -56,8 +57,10 @@ internal sealed class NoiseTransport : IDuplexPipe
         }
     }
 
-    /// <summary>Plaintext writer that seals frames straight into the inner writer's memory.</summary>
-    private sealed class NoiseOutput : PipeWriter
+    /// <summary>Plaintext writer that seals frames straight into the inner writer's memory. With an incremental cipher
+    /// each advanced piece is encrypted in place as it arrives and <see cref="WriteFrom"/> encrypts from the caller's
+    /// memory into the frame (no copy first); otherwise the whole frame is encrypted in place when it is sealed.</summary>
+    private sealed class NoiseOutput : PipeWriter, IWriteFrom
     {
         private const int Prefix = NoiseFraming.LengthPrefixSize;
         private const int Tag = NoiseCipherState.TagSize;
@@ -70,6 +73,7 @@ internal sealed class NoiseTransport : IDuplexPipe
         private int _filled;
         private int _capacity;
         private bool _open;
+        private bool _begun; // the incremental cipher has a message open for the open frame
         private byte[]? _staging;
         private bool _staged;
         private int _completed;
@@ -146,25 +150,60 @@ internal sealed class NoiseTransport : IDuplexPipe
                 {
                     throw new ArgumentOutOfRangeException(nameof(bytes), $"noise: advanced {bytes} bytes past the memory handed out");
                 }
-                var rest = _staging.AsSpan(0, bytes);
-                while (!rest.IsEmpty)
-                {
-                    Reserve(1);
-                    var n = Math.Min(rest.Length, _capacity - _filled);
-                    rest[..n].CopyTo(_frame.Span.Slice(Prefix + _filled, n));
-                    rest = rest[n..];
-                    Advance(n);
-                }
+                WriteFrom(_staging.AsSpan(0, bytes));
                 return;
             }
             if (bytes < 0 || (bytes > 0 && (!_open || bytes > _capacity - _filled)))
             {
                 throw new ArgumentOutOfRangeException(nameof(bytes), $"noise: advanced {bytes} bytes past the memory handed out");
             }
+            if (bytes > 0 && _cipher.IsIncremental)
+            {
+                var piece = _frame.Span.Slice(Prefix + _filled, bytes);
+                BeginIfNeeded();
+                _cipher.Update(piece, piece);
+            }
             _filled += bytes;
             if (_filled == _capacity)
             {
                 Seal();
+            }
+        }
+
+        /// <summary>Writes <paramref name="source"/> as if copied into lent memory and advanced; with an incremental
+        /// cipher it is encrypted straight from <paramref name="source"/> into the frame.</summary>
+        public void WriteFrom(ReadOnlySpan<byte> source)
+        {
+            while (!source.IsEmpty)
+            {
+                Reserve(1);
+                var n = Math.Min(source.Length, _capacity - _filled);
+                var dest = _frame.Span.Slice(Prefix + _filled, n);
+                if (_cipher.IsIncremental)
+                {
+                    BeginIfNeeded();
+                    _cipher.Update(source[..n], dest);
+                }
+                else
+                {
+                    source[..n].CopyTo(dest);
+                }
+                source = source[n..];
+                _filled += n;
+                if (_filled == _capacity)
+                {
+                    Seal();
+                }
+            }
+        }
+
+        private void BeginIfNeeded()
+        {
+            // Only once a byte is there: a frame opened and never filled must not use up a nonce.
+            if (!_begun)
+            {
+                _cipher.BeginMessage(encrypt: true);
+                _begun = true;
             }
         }
 
@@ -175,8 +214,16 @@ internal sealed class NoiseTransport : IDuplexPipe
                 return; // an open frame with nothing in it costs nothing: the inner memory is simply not advanced
             }
             var span = _frame.Span;
-            var body = span.Slice(Prefix, _filled);
-            _cipher.Encrypt(default, body, body, span.Slice(Prefix + _filled, Tag));
+            if (_begun)
+            {
+                _begun = false;
+                _cipher.EndEncrypt(span.Slice(Prefix + _filled, Tag));
+            }
+            else
+            {
+                var body = span.Slice(Prefix, _filled);
+                _cipher.Encrypt(default, body, body, span.Slice(Prefix + _filled, Tag));
+            }
             BinaryPrimitives.WriteUInt16BigEndian(span, (ushort)(_filled + Tag));
             _inner.Advance(Prefix + _filled + Tag);
             BytesSent += _filled;
@@ -395,11 +442,23 @@ internal sealed class NoiseTransport : IDuplexPipe
                 var span = frame.FirstSpan;
                 return _cipher.TryDecrypt(default, span[..plainLength], span[plainLength..], dest);
             }
-            // The frame straddles segments: gather it into the destination and decrypt in place.
             Span<byte> tag = stackalloc byte[NoiseCipherState.TagSize];
+            frame.Slice(plainLength).CopyTo(tag);
+            if (_cipher.IsIncremental)
+            {
+                // The frame straddles segments: decrypt piece by piece, no gathering copy.
+                _cipher.BeginMessage(encrypt: false);
+                var offset = 0;
+                foreach (var segment in frame.Slice(0, plainLength))
+                {
+                    _cipher.Update(segment.Span, dest.Slice(offset, segment.Length));
+                    offset += segment.Length;
+                }
+                return _cipher.EndDecrypt(tag);
+            }
+            // The frame straddles segments: gather it into the destination and decrypt in place.
             var body = dest[..plainLength];
             frame.Slice(0, plainLength).CopyTo(body);
-            frame.Slice(plainLength).CopyTo(tag);
             return _cipher.TryDecrypt(default, body, tag, body);
         }
 
