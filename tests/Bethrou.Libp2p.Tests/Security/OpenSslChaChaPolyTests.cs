@@ -123,3 +123,47 @@ public class OpenSslChaChaPolyTests
         Assert.Throws<InvalidOperationException>(() => fallback.BeginMessage(encrypt: false));
     }
 }
+
+public class ChaChaPolyVerifierTests
+{
+    [Fact]
+    public void VerifiesThenDecryptsLikeTheBclForAnyLengthAndSegmentation()
+    {
+        var rng = new Random(11);
+        var key = RandomNumberGenerator.GetBytes(32);
+        using var bcl = new ChaCha20Poly1305(key);
+        using var verifier = new ChaChaPolyVerifier(key);
+        foreach (var length in new[] { 0, 1, 15, 16, 17, 63, 64, 65, 1000, 65519 })
+        {
+            var nonce = RandomNumberGenerator.GetBytes(12);
+            var plaintext = RandomNumberGenerator.GetBytes(length);
+            var ciphertext = new byte[length];
+            var tag = new byte[16];
+            bcl.Encrypt(nonce, plaintext, ciphertext, tag);
+
+            var cuts = Enumerable.Range(0, rng.Next(0, 4)).Select(_ => rng.Next(1, Math.Max(2, length))).Where(c => c < length).Distinct().Order().ToArray();
+            var sequence = Multistream.SequenceSplitter.Split(ciphertext, cuts);
+            Assert.True(verifier.Verify(sequence, tag, nonce), $"length {length}");
+            var opened = new byte[length];
+            for (var o = 0; o < length;)
+            {
+                var n = Math.Min(length - o, rng.Next(1, 5000));
+                verifier.Decrypt(ciphertext.AsSpan(o, n), opened.AsSpan(o, n));
+                o += n;
+            }
+            verifier.End();
+            Assert.Equal(plaintext, opened);
+
+            var badTag = (byte[])tag.Clone();
+            badTag[rng.Next(16)] ^= 4;
+            Assert.False(verifier.Verify(sequence, badTag, nonce));
+            Assert.Throws<InvalidOperationException>(() => verifier.Decrypt(ciphertext, opened));
+            if (length > 0)
+            {
+                var changed = (byte[])ciphertext.Clone();
+                changed[rng.Next(length)] ^= 0x10;
+                Assert.False(verifier.Verify(new System.Buffers.ReadOnlySequence<byte>(changed), tag, nonce));
+            }
+        }
+    }
+}

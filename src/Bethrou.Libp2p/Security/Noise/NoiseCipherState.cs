@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
@@ -21,6 +22,8 @@ internal sealed class NoiseCipherState : IDisposable
     private readonly bool _allowIncremental;
     private ChaCha20Poly1305? _aead;
     private OpenSslChaChaPoly? _incremental;
+    private ChaChaPolyVerifier? _verifier;
+    private byte[]? _key;
     private ulong _n;
     private bool _inMessage;
 
@@ -50,6 +53,7 @@ internal sealed class NoiseCipherState : IDisposable
         if (_allowIncremental && OpenSslChaChaPoly.IsSupported)
         {
             _incremental = new OpenSslChaChaPoly(key);
+            _key = key.ToArray(); // for the verifier, made on first use (handshake states never need it)
         }
         else
         {
@@ -152,6 +156,31 @@ internal sealed class NoiseCipherState : IDisposable
         return _incremental!.FinishDecrypt(tag[..TagSize]);
     }
 
+    /// <summary>True when <see cref="TryOpenVerified"/> is available (receiving side of the transport).</summary>
+    public bool CanVerifyFirst => _key is not null && ChaChaPolyVerifier.IsSupported;
+
+    /// <summary>Takes the next nonce and checks <paramref name="tag"/> over <paramref name="ciphertext"/> without
+    /// decrypting anything; on success the message's plaintext comes from <see cref="DecryptVerified"/>, in order, until
+    /// <see cref="EndVerified"/>.</summary>
+    public bool TryOpenVerified(in ReadOnlySequence<byte> ciphertext, ReadOnlySpan<byte> tag)
+    {
+        ThrowIfInMessage();
+        _verifier ??= new ChaChaPolyVerifier(_key ?? throw new InvalidOperationException("noise: this cipher state cannot verify first"));
+        var ok = _verifier.Verify(ciphertext, tag[..TagSize], NextNonce());
+        _inMessage = ok;
+        return ok;
+    }
+
+    /// <summary>Decrypts the next piece of the message opened by <see cref="TryOpenVerified"/>.</summary>
+    public void DecryptVerified(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => _verifier!.Decrypt(ciphertext, plaintext);
+
+    /// <summary>Ends the message opened by <see cref="TryOpenVerified"/>.</summary>
+    public void EndVerified()
+    {
+        _inMessage = false;
+        _verifier?.End();
+    }
+
     private void ThrowIfInMessage()
     {
         if (_inMessage)
@@ -178,6 +207,13 @@ internal sealed class NoiseCipherState : IDisposable
         _aead = null;
         _incremental?.Dispose();
         _incremental = null;
+        _verifier?.Dispose();
+        _verifier = null;
+        if (_key is not null)
+        {
+            CryptographicOperations.ZeroMemory(_key);
+            _key = null;
+        }
     }
 
     public void Dispose() => DisposeCiphers();
