@@ -1,3 +1,4 @@
+using Bethrou.Libp2p.Transport;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
@@ -67,6 +68,8 @@ public sealed class YamuxSession : IAsyncDisposable
     private YamuxStream? _flagStream;   // gets the FIN/RST of the current frame once its payload is in
     private YamuxFlags _frameFlags;
     private long _frameRemaining;
+    private readonly byte[] _headerBuffer = new byte[YamuxFrame.HeaderLength]; // direct reads: a header in pieces
+    private int _headerFill;
     private YamuxStream? _lastFound;
     private readonly List<YamuxStream> _dirty = [];
 
@@ -369,6 +372,11 @@ public sealed class YamuxSession : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
+        if (_transport.Input is IDirectReader { CanReadDirect: true } direct)
+        {
+            await DirectReadLoopAsync(direct).ConfigureAwait(false);
+            return;
+        }
         var input = _transport.Input;
         var reason = SessionCloseReason.RemoteClosed;
         Exception? error = null;
@@ -439,6 +447,123 @@ public sealed class YamuxSession : IAsyncDisposable
             stream.FlushInbound();
         }
         _dirty.Clear();
+    }
+
+    /// <summary>The read loop over a transport that produces bytes where they are wanted (Noise): headers are read into
+    /// a 12-byte buffer and payloads straight into their streams' buffers, so each byte is written once.</summary>
+    private async Task DirectReadLoopAsync(IDirectReader source)
+    {
+        var reason = SessionCloseReason.RemoteClosed;
+        Exception? error = null;
+        var protocolStop = false;
+        try
+        {
+            while (true)
+            {
+                var result = await source.WaitAsync().ConfigureAwait(false);
+                var ok = ProcessFrames(source);
+                FlushDirty();
+                if (!ok)
+                {
+                    protocolStop = true;
+                    break;
+                }
+                if (result.IsCanceled || CloseReason is not null)
+                {
+                    break;
+                }
+                if (result.IsCompleted)
+                {
+                    var missing = _frameRemaining > 0 ? _frameRemaining : (_headerFill > 0 ? YamuxFrame.HeaderLength - _headerFill : 0);
+                    if (missing > 0)
+                    {
+                        YamuxLog.TruncatedFrame(_logger, missing);
+                        error = new IOException($"yamux: the connection ended inside a frame ({missing} bytes missing)");
+                    }
+                    if (_remoteGoAway)
+                    {
+                        reason = SessionCloseReason.RemoteGoAway;
+                    }
+                    error ??= new YamuxSessionClosedException(_remoteGoAway
+                        ? "yamux: the peer sent GoAway and closed the connection"
+                        : "yamux: the peer closed the connection");
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            reason = SessionCloseReason.TransportError;
+            error = ex;
+        }
+        finally
+        {
+            try
+            {
+                await _transport.Input.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                YamuxLog.TransportCompleteFailed(_logger, "input", ex);
+            }
+        }
+        if (!protocolStop)
+        {
+            Shutdown(reason, error ?? new YamuxSessionClosedException("yamux: the session read loop stopped"), -1, fromReadLoop: true);
+        }
+    }
+
+    /// <summary>Direct-read twin of <see cref="ProcessFrames(ref ReadOnlySequence{byte})"/>: consumes everything
+    /// <paramref name="source"/> has available.</summary>
+    private bool ProcessFrames(IDirectReader source)
+    {
+        while (source.Available > 0)
+        {
+            if (_frameRemaining > 0)
+            {
+                var take = Math.Min(_frameRemaining, source.Available);
+                if (_frameStream is null)
+                {
+                    source.Skip(take);
+                }
+                else if (_frameStream.ReadInbound(source, take))
+                {
+                    _dirty.Add(_frameStream);
+                }
+                _frameRemaining -= take;
+                if (_frameRemaining > 0)
+                {
+                    return true;
+                }
+                EndFrame();
+                continue;
+            }
+
+            var n = (int)Math.Min(YamuxFrame.HeaderLength - _headerFill, source.Available);
+            source.Read(_headerBuffer.AsSpan(_headerFill, n));
+            _headerFill += n;
+            if (_headerFill < YamuxFrame.HeaderLength)
+            {
+                return true;
+            }
+            _headerFill = 0;
+            var buffer = new ReadOnlySequence<byte>(_headerBuffer);
+            var status = YamuxFrame.TryRead(ref buffer, _maxDataLength, out var header);
+            if (status != YamuxReadStatus.Ok)
+            {
+                ProtocolError(YamuxFrame.DescribeError(status, header, _maxDataLength));
+                return false;
+            }
+            if (!BeginFrame(header))
+            {
+                return false;
+            }
+            if (_frameRemaining == 0)
+            {
+                EndFrame();
+            }
+        }
+        return true;
     }
 
     /// <summary>Parses every complete header in <paramref name="buffer"/> and moves Data payloads (also partial

@@ -1,3 +1,4 @@
+using Bethrou.Libp2p.Transport;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
@@ -159,6 +160,36 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
             foreach (var segment in chunk)
             {
                 writer.Write(segment.Span);
+            }
+            if (_inboundDirty)
+            {
+                return false;
+            }
+            _inboundDirty = true;
+            return true;
+        }
+    }
+
+    /// <summary>Read loop, direct transport: the next <paramref name="count"/> payload bytes are produced by
+    /// <paramref name="source"/> straight into this stream's buffer (or dropped when nobody will read them). Returns
+    /// true when the stream needs a flush at the end of the batch.</summary>
+    internal bool ReadInbound(IDirectReader source, long count)
+    {
+        lock (_inLock)
+        {
+            if (_discarding || _inboundWriterDone)
+            {
+                source.Skip(count);
+                return false;
+            }
+            var writer = _inbound.Writer;
+            while (count > 0)
+            {
+                var memory = writer.GetMemory(1);
+                var n = (int)Math.Min(memory.Length, count);
+                source.Read(memory.Span[..n]);
+                writer.Advance(n);
+                count -= n;
             }
             if (_inboundDirty)
             {

@@ -315,8 +315,10 @@ internal sealed class NoiseTransport : IDuplexPipe
         }
     }
 
-    /// <summary>Plaintext reader that decrypts frames on demand into a buffer of its own.</summary>
-    private sealed class NoiseInput : PipeReader
+    /// <summary>Plaintext reader that decrypts frames on demand into a buffer of its own; or, used as an
+    /// <see cref="IDirectReader"/> (yamux does), checks each whole frame's tag first and then decrypts its bytes
+    /// wherever the caller asks, so they are written once.</summary>
+    private sealed class NoiseInput : PipeReader, IDirectReader
     {
         private static readonly PipeOptions PlainOptions = new(
             pauseWriterThreshold: 0, // never pauses: the amount is bounded by the pull (see the class summary)
@@ -334,6 +336,18 @@ internal sealed class NoiseTransport : IDuplexPipe
         private bool _ended;
         private bool _synthetic;
         private int _completed;
+
+        // Direct mode (IDirectReader): the inner read being worked through, starting at the next unread byte.
+        private ReadOnlySequence<byte> _direct;
+        private SequencePosition _directEnd;
+        private bool _directHeld;      // an inner read is outstanding (not yet advanced)
+        private int _frameLeft;        // plaintext bytes of the current, verified frame not yet produced
+        private long _available;       // _frameLeft + plaintext of the whole frames after it + _carry
+        private bool _directEnded;
+        private Exception? _directError;
+        private byte[]? _carry;        // plaintext the PipeReader API had buffered before the switch
+        private int _carryOffset;
+        private byte[]? _scratch;
 
         public NoiseInput(NoiseTransport owner, PipeReader inner, NoiseCipherState cipher)
         {
@@ -461,6 +475,230 @@ internal sealed class NoiseTransport : IDuplexPipe
             frame.Slice(0, plainLength).CopyTo(body);
             return _cipher.TryDecrypt(default, body, tag, body);
         }
+
+        // ------------------------------------------------------------------ IDirectReader
+
+        public bool CanReadDirect => _cipher.CanVerifyFirst;
+
+        public long Available => _available;
+
+        public async ValueTask<DirectReadResult> WaitAsync(CancellationToken cancellationToken = default)
+        {
+            if (_directError is not null)
+            {
+                throw _directError;
+            }
+            if (_available > 0)
+            {
+                return default;
+            }
+            if (_carry is null && _plain.Reader.TryRead(out var leftover))
+            {
+                // Switching from the PipeReader API: what it decrypted already comes first.
+                _carry = leftover.Buffer.ToArray();
+                _carryOffset = 0;
+                _available = _carry.Length;
+                _plain.Reader.AdvanceTo(leftover.Buffer.End);
+                if (_available > 0)
+                {
+                    return default;
+                }
+            }
+            if (_directHeld)
+            {
+                Scan(); // the rest of the held read: empty frames, or a bad length now at the front
+                if (_available > 0)
+                {
+                    return default;
+                }
+            }
+            if (_directEnded || _ended)
+            {
+                return new DirectReadResult(IsCompleted: true, IsCanceled: false);
+            }
+            ReleaseDirect();
+            while (true)
+            {
+                var result = await _inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+                _direct = result.Buffer;
+                _directEnd = result.Buffer.End;
+                _directHeld = true;
+                Scan();
+                if (result.IsCompleted)
+                {
+                    _directEnded = true;
+                    if (_available == 0 && !_direct.IsEmpty)
+                    {
+                        throw Fail(new IOException($"noise: the connection closed in the middle of a frame ({_direct.Length} bytes of an incomplete frame)"), auth: false);
+                    }
+                    return new DirectReadResult(IsCompleted: _available == 0, IsCanceled: result.IsCanceled);
+                }
+                if (_available > 0 || result.IsCanceled)
+                {
+                    return new DirectReadResult(IsCompleted: false, IsCanceled: result.IsCanceled);
+                }
+                ReleaseDirect(); // not one whole frame yet: wait for more
+            }
+        }
+
+        public void Read(Span<byte> destination)
+        {
+            if (destination.Length > _available)
+            {
+                throw new ArgumentOutOfRangeException(nameof(destination), $"noise: {destination.Length} bytes asked, {_available} available");
+            }
+            while (!destination.IsEmpty)
+            {
+                if (_carry is not null)
+                {
+                    var c = Math.Min(destination.Length, _carry.Length - _carryOffset);
+                    _carry.AsSpan(_carryOffset, c).CopyTo(destination);
+                    _carryOffset += c;
+                    _available -= c;
+                    destination = destination[c..];
+                    if (_carryOffset == _carry.Length)
+                    {
+                        _carry = Array.Empty<byte>(); // non-null: the switch happened
+                        _carryOffset = 0;
+                    }
+                    if (c > 0)
+                    {
+                        continue;
+                    }
+                }
+                if (_frameLeft == 0)
+                {
+                    OpenFrame();
+                    continue;
+                }
+                var n = Math.Min(destination.Length, _frameLeft);
+                var offset = 0;
+                foreach (var segment in _direct.Slice(0, n))
+                {
+                    _cipher.DecryptVerified(segment.Span, destination.Slice(offset, segment.Length));
+                    offset += segment.Length;
+                }
+                _direct = _direct.Slice(n);
+                _frameLeft -= n;
+                _available -= n;
+                BytesReceived += n;
+                destination = destination[n..];
+                if (_frameLeft == 0)
+                {
+                    CloseFrame();
+                }
+            }
+        }
+
+        public void Skip(long count)
+        {
+            var scratch = _scratch ??= new byte[4096];
+            while (count > 0)
+            {
+                var n = (int)Math.Min(count, scratch.Length);
+                Read(scratch.AsSpan(0, n));
+                count -= n;
+            }
+        }
+
+        /// <summary>Counts the plaintext in whole frames after the current one (a frame's bytes are produced only once
+        /// all of it is here and its tag checks out) and opens empty frames at the front.</summary>
+        private void Scan()
+        {
+            OpenEmptyFrames();
+            var rest = _direct.Slice(_frameLeft > 0 ? _frameLeft + NoiseCipherState.TagSize : 0);
+            long available = _frameLeft + (_carry is null ? 0 : _carry.Length - _carryOffset);
+            Span<byte> prefix = stackalloc byte[2];
+            while (rest.Length >= 2)
+            {
+                rest.Slice(0, 2).CopyTo(prefix);
+                var length = BinaryPrimitives.ReadUInt16BigEndian(prefix);
+                if (length < NoiseCipherState.TagSize)
+                {
+                    if (available == 0)
+                    {
+                        throw Fail(new IOException($"noise: received a {length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag"), auth: false);
+                    }
+                    break; // reported once the frames before it are read
+                }
+                if (rest.Length < 2 + length)
+                {
+                    break;
+                }
+                available += length - NoiseCipherState.TagSize;
+                rest = rest.Slice(2 + length);
+            }
+            _available = available;
+        }
+
+        /// <summary>Verifies the frame at the front of the inner buffer (known to be whole) and makes it current.</summary>
+        private void OpenFrame()
+        {
+            Span<byte> prefix = stackalloc byte[2];
+            _direct.Slice(0, 2).CopyTo(prefix);
+            var length = BinaryPrimitives.ReadUInt16BigEndian(prefix);
+            if (length < NoiseCipherState.TagSize)
+            {
+                throw Fail(new IOException($"noise: received a {length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag"), auth: false);
+            }
+            var plainLength = length - NoiseCipherState.TagSize;
+            var frame = _direct.Slice(2, length);
+            Span<byte> tag = stackalloc byte[NoiseCipherState.TagSize];
+            frame.Slice(plainLength).CopyTo(tag);
+            if (!_cipher.TryOpenVerified(frame.Slice(0, plainLength), tag))
+            {
+                throw Fail(new IOException("noise: frame failed authentication (corrupted or tampered stream)"), auth: true);
+            }
+            _direct = _direct.Slice(2);
+            _frameLeft = plainLength;
+            if (plainLength == 0)
+            {
+                CloseFrame();
+            }
+        }
+
+        private void CloseFrame()
+        {
+            _cipher.EndVerified();
+            _direct = _direct.Slice(NoiseCipherState.TagSize);
+            FramesReceived++;
+        }
+
+        private void OpenEmptyFrames()
+        {
+            Span<byte> prefix = stackalloc byte[2];
+            while (_frameLeft == 0 && _direct.Length >= 2 + NoiseCipherState.TagSize)
+            {
+                _direct.Slice(0, 2).CopyTo(prefix);
+                if (BinaryPrimitives.ReadUInt16BigEndian(prefix) != NoiseCipherState.TagSize)
+                {
+                    return;
+                }
+                OpenFrame();
+            }
+        }
+
+        private void ReleaseDirect()
+        {
+            if (_directHeld)
+            {
+                _directHeld = false;
+                _inner.AdvanceTo(_direct.Start, _directEnd);
+                _direct = default;
+            }
+        }
+
+        private Exception Fail(IOException error, bool auth)
+        {
+            _directError ??= error;
+            if (auth)
+            {
+                _owner.Abort(error);
+            }
+            return error;
+        }
+
+        // ------------------------------------------------------------------ PipeReader
 
         public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
