@@ -514,6 +514,10 @@ internal sealed class NoiseTransport : IDuplexPipe
             }
             if (_directEnded || _ended)
             {
+                if (_directHeld && !_direct.IsEmpty)
+                {
+                    throw Fail(new IOException($"noise: the connection closed in the middle of a frame ({_direct.Length} bytes of an incomplete frame)"), auth: false);
+                }
                 return new DirectReadResult(IsCompleted: true, IsCanceled: false);
             }
             ReleaseDirect();
