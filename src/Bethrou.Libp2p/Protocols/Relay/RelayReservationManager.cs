@@ -188,6 +188,11 @@ public sealed class RelayReservationManager : IAsyncDisposable
                     slot.Current = info;
                 }
                 _host.AddListenAddress(info.CircuitAddress);
+                // The refresh timer starts before the event is raised: whoever reacts to it (a test advancing a fake
+                // clock, say) finds the refresh already scheduled.
+                var wait = RefreshDelay(info.Expire - _time.GetUtcNow(), _options.RefreshMargin);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, conn.Closed);
+                var refreshDue = Task.Delay(wait, _time, linked.Token);
                 if (renewed)
                 {
                     RelayLog.Refreshed(_logger, slot.Relay, info.Expire);
@@ -198,11 +203,9 @@ public sealed class RelayReservationManager : IAsyncDisposable
                     RelayLog.Reserved(_logger, slot.Relay, info.Expire, info.CircuitAddress);
                     Reserved?.Invoke(info);
                 }
-                var wait = RefreshDelay(info.Expire - _time.GetUtcNow(), _options.RefreshMargin);
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, conn.Closed);
                 try
                 {
-                    await Task.Delay(wait, _time, linked.Token).ConfigureAwait(false);
+                    await refreshDue.ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested)
                 {
