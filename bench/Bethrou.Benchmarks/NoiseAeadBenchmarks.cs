@@ -20,6 +20,9 @@ public class NoiseAeadBenchmarks
     private System.Security.Cryptography.ChaCha20Poly1305 _bcl = null!;
     private Key _nsec = null!;
     private OpenSslChaChaPoly _evp = null!;
+    private ChaChaPolyVerifier _verifier = null!;
+    private readonly byte[] _small = new byte[100 + 16];
+    private readonly byte[] _smallOpened = new byte[100];
     private readonly byte[] _header = new byte[12];
     private readonly byte[] _payload = new byte[PlaintextSize - 12];
 
@@ -32,6 +35,9 @@ public class NoiseAeadBenchmarks
         _bcl = new System.Security.Cryptography.ChaCha20Poly1305(key);
         _nsec = Key.Import(AeadAlgorithm.ChaCha20Poly1305, key, KeyBlobFormat.RawSymmetricKey);
         _evp = new OpenSslChaChaPoly(key);
+        _verifier = new ChaChaPolyVerifier(key);
+        RandomNumberGenerator.Fill(_small);
+        _bcl.Encrypt(_nonce, _small.AsSpan(0, 100), _small.AsSpan(0, 100), _small.AsSpan(100), default);
         RandomNumberGenerator.Fill(_payload);
         // both produce identical output; seal once for the decrypt benchmarks
         _bcl.Encrypt(_nonce, _frame.AsSpan(0, PlaintextSize), _sealed.AsSpan(0, PlaintextSize), _sealed.AsSpan(PlaintextSize), default);
@@ -43,6 +49,7 @@ public class NoiseAeadBenchmarks
         _bcl.Dispose();
         _nsec.Dispose();
         _evp.Dispose();
+        _verifier.Dispose();
     }
 
     [Benchmark(Baseline = true, Description = "BCL encrypt 64K in place")]
@@ -88,5 +95,35 @@ public class NoiseAeadBenchmarks
         _evp.Begin(_nonce, encrypt: false, default);
         _evp.Update(_sealed.AsSpan(0, PlaintextSize), _opened);
         return _evp.FinishDecrypt(_sealed.AsSpan(PlaintextSize));
+    }
+
+    [Benchmark(Description = "verify-first open 64K (tag, then decrypt)")]
+    public void VerifyFirstOpen()
+    {
+        if (!_verifier.Verify(new System.Buffers.ReadOnlySequence<byte>(_sealed, 0, PlaintextSize), _sealed.AsSpan(PlaintextSize), _nonce))
+        {
+            throw new CryptographicException("tag mismatch");
+        }
+        _verifier.Decrypt(_sealed.AsSpan(0, PlaintextSize), _opened);
+        _verifier.End();
+    }
+
+    [Benchmark(Description = "EVP decrypt 100 B")]
+    public bool EvpDecryptSmall()
+    {
+        _evp.Begin(_nonce, encrypt: false, default);
+        _evp.Update(_small.AsSpan(0, 100), _smallOpened);
+        return _evp.FinishDecrypt(_small.AsSpan(100));
+    }
+
+    [Benchmark(Description = "verify-first open 100 B")]
+    public void VerifyFirstOpenSmall()
+    {
+        if (!_verifier.Verify(new System.Buffers.ReadOnlySequence<byte>(_small, 0, 100), _small.AsSpan(100), _nonce))
+        {
+            throw new CryptographicException("tag mismatch");
+        }
+        _verifier.Decrypt(_small.AsSpan(0, 100), _smallOpened);
+        _verifier.End();
     }
 }

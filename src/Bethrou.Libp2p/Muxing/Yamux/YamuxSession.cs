@@ -370,14 +370,14 @@ public sealed class YamuxSession : IAsyncDisposable
 
     // ====================================================================== read loop
 
+    /// <summary>Reads frames until the transport ends, fails or the session closes. Over a transport that produces
+    /// bytes where they are wanted (Noise as an <see cref="IDirectReader"/>) headers are read into a 12-byte buffer and
+    /// payloads straight into their streams' buffers, so each byte is written once; otherwise frames are parsed from
+    /// the transport's PipeReader and payloads copied.</summary>
     private async Task ReadLoopAsync()
     {
-        if (_transport.Input is IDirectReader { CanReadDirect: true } direct)
-        {
-            await DirectReadLoopAsync(direct).ConfigureAwait(false);
-            return;
-        }
         var input = _transport.Input;
+        var direct = input is IDirectReader { CanReadDirect: true } d ? d : null;
         var reason = SessionCloseReason.RemoteClosed;
         Exception? error = null;
         var protocolStop = false;
@@ -385,23 +385,37 @@ public sealed class YamuxSession : IAsyncDisposable
         {
             while (true)
             {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var ok = ProcessFrames(ref buffer);
-                FlushDirty();
-                input.AdvanceTo(buffer.Start, buffer.End);
+                bool ok, completed, canceled;
+                long missing;
+                if (direct is not null)
+                {
+                    var result = await direct.WaitAsync().ConfigureAwait(false);
+                    ok = ProcessFrames(direct);
+                    FlushDirty();
+                    (completed, canceled) = (result.IsCompleted, result.IsCanceled);
+                    missing = _frameRemaining > 0 ? _frameRemaining : (_headerFill > 0 ? YamuxFrame.HeaderLength - _headerFill : 0);
+                }
+                else
+                {
+                    var result = await input.ReadAsync().ConfigureAwait(false);
+                    var buffer = result.Buffer;
+                    ok = ProcessFrames(ref buffer);
+                    FlushDirty();
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    (completed, canceled) = (result.IsCompleted, result.IsCanceled);
+                    missing = _frameRemaining > 0 ? _frameRemaining : (buffer.IsEmpty ? 0 : YamuxFrame.HeaderLength - buffer.Length);
+                }
                 if (!ok)
                 {
                     protocolStop = true;
                     break;
                 }
-                if (result.IsCanceled || CloseReason is not null)
+                if (canceled || CloseReason is not null)
                 {
                     break;
                 }
-                if (result.IsCompleted)
+                if (completed)
                 {
-                    var missing = _frameRemaining > 0 ? _frameRemaining : (buffer.IsEmpty ? 0 : YamuxFrame.HeaderLength - buffer.Length);
                     if (missing > 0)
                     {
                         YamuxLog.TruncatedFrame(_logger, missing);
@@ -447,70 +461,6 @@ public sealed class YamuxSession : IAsyncDisposable
             stream.FlushInbound();
         }
         _dirty.Clear();
-    }
-
-    /// <summary>The read loop over a transport that produces bytes where they are wanted (Noise): headers are read into
-    /// a 12-byte buffer and payloads straight into their streams' buffers, so each byte is written once.</summary>
-    private async Task DirectReadLoopAsync(IDirectReader source)
-    {
-        var reason = SessionCloseReason.RemoteClosed;
-        Exception? error = null;
-        var protocolStop = false;
-        try
-        {
-            while (true)
-            {
-                var result = await source.WaitAsync().ConfigureAwait(false);
-                var ok = ProcessFrames(source);
-                FlushDirty();
-                if (!ok)
-                {
-                    protocolStop = true;
-                    break;
-                }
-                if (result.IsCanceled || CloseReason is not null)
-                {
-                    break;
-                }
-                if (result.IsCompleted)
-                {
-                    var missing = _frameRemaining > 0 ? _frameRemaining : (_headerFill > 0 ? YamuxFrame.HeaderLength - _headerFill : 0);
-                    if (missing > 0)
-                    {
-                        YamuxLog.TruncatedFrame(_logger, missing);
-                        error = new IOException($"yamux: the connection ended inside a frame ({missing} bytes missing)");
-                    }
-                    if (_remoteGoAway)
-                    {
-                        reason = SessionCloseReason.RemoteGoAway;
-                    }
-                    error ??= new YamuxSessionClosedException(_remoteGoAway
-                        ? "yamux: the peer sent GoAway and closed the connection"
-                        : "yamux: the peer closed the connection");
-                    break;
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            reason = SessionCloseReason.TransportError;
-            error = ex;
-        }
-        finally
-        {
-            try
-            {
-                await _transport.Input.CompleteAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                YamuxLog.TransportCompleteFailed(_logger, "input", ex);
-            }
-        }
-        if (!protocolStop)
-        {
-            Shutdown(reason, error ?? new YamuxSessionClosedException("yamux: the session read loop stopped"), -1, fromReadLoop: true);
-        }
     }
 
     /// <summary>Direct-read twin of <see cref="ProcessFrames(ref ReadOnlySequence{byte})"/>: consumes everything

@@ -1,7 +1,5 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 
 namespace Bethrou.Libp2p.Security.Noise;
@@ -15,10 +13,8 @@ namespace Bethrou.Libp2p.Security.Noise;
 /// as OpenSSL's fused AEAD, which also runs ChaCha20 and Poly1305 one after the other outside TLS.
 /// Not thread-safe: one instance per direction.
 /// </summary>
-internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
+internal sealed unsafe class ChaChaPolyVerifier : IDisposable
 {
-    private const string Library = "libcrypto.so.3";
-
     private static readonly nint Poly1305 = FetchPoly1305();
 
     private readonly byte[] _key;
@@ -35,8 +31,8 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
             throw new PlatformNotSupportedException("libcrypto 3 (OpenSSL) with ChaCha20 and Poly1305 could not be loaded");
         }
         _key = key.ToArray();
-        _chacha = EVP_CIPHER_CTX_new();
-        _mac = EVP_MAC_CTX_new(Poly1305);
+        _chacha = LibCrypto.EVP_CIPHER_CTX_new();
+        _mac = LibCrypto.EVP_MAC_CTX_new(Poly1305);
         if (_chacha == 0 || _mac == 0)
         {
             Dispose();
@@ -45,7 +41,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         fixed (byte* k = _key)
         fixed (byte* iv = _iv)
         {
-            if (EVP_CipherInit_ex(_chacha, EVP_chacha20(), 0, k, iv, 1) != 1)
+            if (LibCrypto.EVP_CipherInit_ex(_chacha, LibCrypto.EVP_chacha20(), 0, k, iv, 1) != 1)
             {
                 Dispose();
                 throw new CryptographicOperationException("EVP_CipherInit_ex(chacha20) failed");
@@ -60,11 +56,11 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
     {
         try
         {
-            if (EVP_chacha20() == 0)
+            if (LibCrypto.EVP_chacha20() == 0)
             {
                 return 0;
             }
-            return EVP_MAC_fetch(0, "POLY1305", null);
+            return LibCrypto.EVP_MAC_fetch(0, "POLY1305", null);
         }
         catch (DllNotFoundException)
         {
@@ -94,7 +90,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         Span<byte> computed = stackalloc byte[16];
         fixed (byte* k = _block)
         {
-            if (EVP_MAC_init(_mac, k, 32, null) != 1)
+            if (LibCrypto.EVP_MAC_init(_mac, k, 32, null) != 1)
             {
                 throw new CryptographicOperationException("EVP_MAC_init(poly1305) failed");
             }
@@ -111,7 +107,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         nuint written;
         fixed (byte* c = computed)
         {
-            if (EVP_MAC_final(_mac, c, &written, 16) != 1 || written != 16)
+            if (LibCrypto.EVP_MAC_final(_mac, c, &written, 16) != 1 || written != 16)
             {
                 throw new CryptographicOperationException("EVP_MAC_final(poly1305) failed");
             }
@@ -144,7 +140,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(_iv, counter);
         fixed (byte* iv = _iv)
         {
-            if (EVP_CipherInit_ex(_chacha, 0, 0, null, iv, 1) != 1)
+            if (LibCrypto.EVP_CipherInit_ex(_chacha, 0, 0, null, iv, 1) != 1)
             {
                 throw new CryptographicOperationException("EVP_CipherInit_ex(chacha20 IV) failed");
             }
@@ -165,7 +161,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         fixed (byte* i = input)
         fixed (byte* o = output)
         {
-            if (EVP_CipherUpdate(_chacha, o, &written, i, input.Length) != 1 || written != input.Length)
+            if (LibCrypto.EVP_CipherUpdate(_chacha, o, &written, i, input.Length) != 1 || written != input.Length)
             {
                 throw new CryptographicOperationException("EVP_CipherUpdate(chacha20) failed");
             }
@@ -180,7 +176,7 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
         }
         fixed (byte* d = data)
         {
-            if (EVP_MAC_update(_mac, d, (nuint)data.Length) != 1)
+            if (LibCrypto.EVP_MAC_update(_mac, d, (nuint)data.Length) != 1)
             {
                 throw new CryptographicOperationException("EVP_MAC_update(poly1305) failed");
             }
@@ -191,58 +187,14 @@ internal sealed unsafe partial class ChaChaPolyVerifier : IDisposable
     {
         if (_chacha != 0)
         {
-            EVP_CIPHER_CTX_free(_chacha);
+            LibCrypto.EVP_CIPHER_CTX_free(_chacha);
             _chacha = 0;
         }
         if (_mac != 0)
         {
-            EVP_MAC_CTX_free(_mac);
+            LibCrypto.EVP_MAC_CTX_free(_mac);
             _mac = 0;
         }
         CryptographicOperations.ZeroMemory(_key);
     }
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial nint EVP_chacha20();
-
-    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial nint EVP_MAC_fetch(nint libraryContext, string algorithm, string? properties);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial nint EVP_MAC_CTX_new(nint mac);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial void EVP_MAC_CTX_free(nint ctx);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_MAC_init(nint ctx, byte* key, nuint keyLength, void* parameters);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_MAC_update(nint ctx, byte* data, nuint length);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_MAC_final(nint ctx, byte* output, nuint* written, nuint outputSize);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial nint EVP_CIPHER_CTX_new();
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial void EVP_CIPHER_CTX_free(nint ctx);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CipherInit_ex(nint ctx, nint cipher, nint engine, byte* key, byte* iv, int enc);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CipherUpdate(nint ctx, byte* output, int* outputLength, byte* input, int inputLength);
 }

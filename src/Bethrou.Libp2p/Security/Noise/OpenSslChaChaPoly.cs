@@ -1,6 +1,3 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-
 namespace Bethrou.Libp2p.Security.Noise;
 
 /// <summary>
@@ -15,11 +12,8 @@ namespace Bethrou.Libp2p.Security.Noise;
 /// Not thread-safe: one instance per direction. Where libcrypto 3 cannot be loaded <see cref="IsSupported"/> is false
 /// and <see cref="NoiseCipherState"/> uses the BCL.
 /// </summary>
-internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
+internal sealed unsafe class OpenSslChaChaPoly : IDisposable
 {
-    private const string Library = "libcrypto.so.3";
-    private const int CtrlAeadGetTag = 0x10;
-    private const int CtrlAeadSetTag = 0x11;
 
     public const int KeySize = 32;
     public const int NonceSize = 12;
@@ -40,14 +34,14 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         {
             throw new ArgumentException($"ChaCha20-Poly1305 needs a {KeySize}-byte key, got {key.Length}", nameof(key));
         }
-        _ctx = EVP_CIPHER_CTX_new();
+        _ctx = LibCrypto.EVP_CIPHER_CTX_new();
         if (_ctx == 0)
         {
             throw new CryptographicOperationException("EVP_CIPHER_CTX_new failed");
         }
         fixed (byte* k = key)
         {
-            if (EVP_CipherInit_ex(_ctx, EVP_chacha20_poly1305(), 0, k, null, 1) != 1)
+            if (LibCrypto.EVP_CipherInit_ex(_ctx, LibCrypto.EVP_chacha20_poly1305(), 0, k, null, 1) != 1)
             {
                 Dispose();
                 throw new CryptographicOperationException("EVP_CipherInit_ex(chacha20-poly1305) failed");
@@ -62,7 +56,7 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
     {
         try
         {
-            return EVP_chacha20_poly1305() != 0;
+            return LibCrypto.EVP_chacha20_poly1305() != 0;
         }
         catch (DllNotFoundException)
         {
@@ -80,7 +74,7 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         ObjectDisposedException.ThrowIf(_ctx == 0, this);
         fixed (byte* iv = nonce)
         {
-            if (nonce.Length != NonceSize || EVP_CipherInit_ex(_ctx, 0, 0, null, iv, encrypt ? 1 : 0) != 1)
+            if (nonce.Length != NonceSize || LibCrypto.EVP_CipherInit_ex(_ctx, 0, 0, null, iv, encrypt ? 1 : 0) != 1)
             {
                 throw new CryptographicOperationException("EVP_CipherInit_ex could not start a ChaCha20-Poly1305 message");
             }
@@ -91,7 +85,7 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
             int written;
             fixed (byte* a = ad)
             {
-                if (EVP_CipherUpdate(_ctx, null, &written, a, ad.Length) != 1)
+                if (LibCrypto.EVP_CipherUpdate(_ctx, null, &written, a, ad.Length) != 1)
                 {
                     throw new CryptographicOperationException("EVP_CipherUpdate(associated data) failed");
                 }
@@ -115,7 +109,7 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         fixed (byte* i = input)
         fixed (byte* o = output)
         {
-            if (EVP_CipherUpdate(_ctx, o, &written, i, input.Length) != 1 || written != input.Length)
+            if (LibCrypto.EVP_CipherUpdate(_ctx, o, &written, i, input.Length) != 1 || written != input.Length)
             {
                 throw new CryptographicOperationException("EVP_CipherUpdate failed");
             }
@@ -133,7 +127,7 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         byte* none = stackalloc byte[1];
         fixed (byte* t = tag)
         {
-            if (EVP_CipherFinal_ex(_ctx, none, &written) != 1 || EVP_CIPHER_CTX_ctrl(_ctx, CtrlAeadGetTag, TagSize, t) != 1)
+            if (LibCrypto.EVP_CipherFinal_ex(_ctx, none, &written) != 1 || LibCrypto.EVP_CIPHER_CTX_ctrl(_ctx, LibCrypto.CtrlAeadGetTag, TagSize, t) != 1)
             {
                 throw new CryptographicOperationException("EVP_CipherFinal_ex failed");
             }
@@ -152,15 +146,15 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         byte* none = stackalloc byte[1];
         fixed (byte* t = tag)
         {
-            if (EVP_CIPHER_CTX_ctrl(_ctx, CtrlAeadSetTag, TagSize, t) != 1)
+            if (LibCrypto.EVP_CIPHER_CTX_ctrl(_ctx, LibCrypto.CtrlAeadSetTag, TagSize, t) != 1)
             {
                 throw new CryptographicOperationException("EVP_CIPHER_CTX_ctrl(AEAD_SET_TAG) failed");
             }
         }
-        var ok = EVP_CipherFinal_ex(_ctx, none, &written) == 1;
+        var ok = LibCrypto.EVP_CipherFinal_ex(_ctx, none, &written) == 1;
         if (!ok)
         {
-            ERR_clear_error(); // a failed tag check leaves an entry on OpenSSL's per-thread error queue
+            LibCrypto.ERR_clear_error(); // a failed tag check leaves an entry on OpenSSL's per-thread error queue
         }
         return ok;
     }
@@ -171,42 +165,9 @@ internal sealed unsafe partial class OpenSslChaChaPoly : IDisposable
         _ctx = 0;
         if (ctx != 0)
         {
-            EVP_CIPHER_CTX_free(ctx);
+            LibCrypto.EVP_CIPHER_CTX_free(ctx);
         }
     }
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    [SuppressGCTransition]
-    private static partial nint EVP_chacha20_poly1305();
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial nint EVP_CIPHER_CTX_new();
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial void EVP_CIPHER_CTX_free(nint ctx);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CipherInit_ex(nint ctx, nint cipher, nint engine, byte* key, byte* iv, int enc);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CipherUpdate(nint ctx, byte* output, int* outputLength, byte* input, int inputLength);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CipherFinal_ex(nint ctx, byte* output, int* outputLength);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial int EVP_CIPHER_CTX_ctrl(nint ctx, int type, int arg, void* ptr);
-
-    [LibraryImport(Library)]
-    [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
-    private static partial void ERR_clear_error();
 }
 
 /// <summary>OpenSSL refused an operation that cannot fail with valid arguments.</summary>
