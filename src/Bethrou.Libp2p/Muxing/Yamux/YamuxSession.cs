@@ -499,18 +499,9 @@ public sealed class YamuxSession : IAsyncDisposable
             _headerFill = 0;
             var buffer = new ReadOnlySequence<byte>(_headerBuffer);
             var status = YamuxFrame.TryRead(ref buffer, _maxDataLength, out var header);
-            if (status != YamuxReadStatus.Ok)
-            {
-                ProtocolError(YamuxFrame.DescribeError(status, header, _maxDataLength));
-                return false;
-            }
-            if (!BeginFrame(header))
+            if (!OnHeader(status, header))
             {
                 return false;
-            }
-            if (_frameRemaining == 0)
-            {
-                EndFrame();
             }
         }
         return true;
@@ -548,20 +539,31 @@ public sealed class YamuxSession : IAsyncDisposable
             {
                 return true;
             }
-            if (status != YamuxReadStatus.Ok)
-            {
-                ProtocolError(YamuxFrame.DescribeError(status, header, _maxDataLength));
-                return false;
-            }
-            if (!BeginFrame(header))
+            if (!OnHeader(status, header))
             {
                 return false;
-            }
-            if (_frameRemaining == 0)
-            {
-                EndFrame();
             }
         }
+    }
+
+    /// <summary>A whole header was read: starts its frame (and ends it at once when it carries no payload). False
+    /// after a protocol error.</summary>
+    private bool OnHeader(YamuxReadStatus status, in YamuxHeader header)
+    {
+        if (status != YamuxReadStatus.Ok)
+        {
+            ProtocolError(YamuxFrame.DescribeError(status, header, _maxDataLength));
+            return false;
+        }
+        if (!BeginFrame(header))
+        {
+            return false;
+        }
+        if (_frameRemaining == 0)
+        {
+            EndFrame();
+        }
+        return true;
     }
 
     private bool BeginFrame(in YamuxHeader header)

@@ -147,26 +147,7 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
         }
     }
 
-    private void Transform(ReadOnlySpan<byte> input, Span<byte> output)
-    {
-        if (input.IsEmpty)
-        {
-            return;
-        }
-        if (output.Length < input.Length)
-        {
-            throw new ArgumentException("the output is shorter than the input", nameof(output));
-        }
-        int written;
-        fixed (byte* i = input)
-        fixed (byte* o = output)
-        {
-            if (LibCrypto.EVP_CipherUpdate(_chacha, o, &written, i, input.Length) != 1 || written != input.Length)
-            {
-                throw new CryptographicOperationException("EVP_CipherUpdate(chacha20) failed");
-            }
-        }
-    }
+    private void Transform(ReadOnlySpan<byte> input, Span<byte> output) => LibCrypto.CipherUpdate(_chacha, input, output, "chacha20");
 
     private void MacUpdate(ReadOnlySpan<byte> data)
     {

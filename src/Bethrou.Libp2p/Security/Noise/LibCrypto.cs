@@ -14,6 +14,29 @@ internal static unsafe partial class LibCrypto
     public const int CtrlAeadGetTag = 0x10;
     public const int CtrlAeadSetTag = 0x11;
 
+    /// <summary>EVP_CipherUpdate over a whole span (output the same length); <paramref name="what"/> names the
+    /// operation in the exception if OpenSSL refuses.</summary>
+    public static void CipherUpdate(nint ctx, ReadOnlySpan<byte> input, Span<byte> output, string what)
+    {
+        if (input.IsEmpty)
+        {
+            return;
+        }
+        if (output.Length < input.Length)
+        {
+            throw new ArgumentException("the output is shorter than the input", nameof(output));
+        }
+        int written;
+        fixed (byte* i = input)
+        fixed (byte* o = output)
+        {
+            if (EVP_CipherUpdate(ctx, o, &written, i, input.Length) != 1 || written != input.Length)
+            {
+                throw new CryptographicOperationException($"EVP_CipherUpdate({what}) failed");
+            }
+        }
+    }
+
     [LibraryImport(Library)]
     [UnmanagedCallConv(CallConvs = [typeof(CallConvCdecl)])]
     [SuppressGCTransition]

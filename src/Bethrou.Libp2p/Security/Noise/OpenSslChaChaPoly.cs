@@ -95,26 +95,7 @@ internal sealed unsafe class OpenSslChaChaPoly : IDisposable
 
     /// <summary>Transforms the next <paramref name="input"/>.Length bytes of the message into <paramref name="output"/>
     /// (same length; the two may be the same memory, but must not otherwise overlap).</summary>
-    public void Update(ReadOnlySpan<byte> input, Span<byte> output)
-    {
-        if (input.IsEmpty)
-        {
-            return;
-        }
-        if (output.Length < input.Length)
-        {
-            throw new ArgumentException("the output is shorter than the input", nameof(output));
-        }
-        int written;
-        fixed (byte* i = input)
-        fixed (byte* o = output)
-        {
-            if (LibCrypto.EVP_CipherUpdate(_ctx, o, &written, i, input.Length) != 1 || written != input.Length)
-            {
-                throw new CryptographicOperationException("EVP_CipherUpdate failed");
-            }
-        }
-    }
+    public void Update(ReadOnlySpan<byte> input, Span<byte> output) => LibCrypto.CipherUpdate(_ctx, input, output, "chacha20-poly1305");
 
     /// <summary>Ends an encrypted message and writes its 16-byte tag.</summary>
     public void FinishEncrypt(Span<byte> tag)
