@@ -4,8 +4,8 @@ namespace Bethrou.Libp2p.Transport;
 /// A reader that produces its bytes straight into memory the caller chooses, piece by piece, instead of into a buffer
 /// of its own that the caller then copies from. Noise implements it by checking each frame's tag first and then
 /// decrypting where yamux routes the bytes (a header into a 12-byte buffer, a payload into its stream's buffer).
-/// Use either this or the <see cref="System.IO.Pipelines.PipeReader"/> API of the same object, switching only between
-/// reads. Errors (a forged frame, a truncated one) are thrown by <see cref="WaitAsync"/> and <see cref="Read"/>.
+/// An object that is also a <see cref="System.IO.Pipelines.PipeReader"/> may be read through that API first (bytes it
+/// buffered then come first here), but not after this one was used. Errors (a forged frame, a truncated one) are thrown by <see cref="WaitAsync"/> and <see cref="Read"/>.
 /// </summary>
 internal interface IDirectReader
 {
