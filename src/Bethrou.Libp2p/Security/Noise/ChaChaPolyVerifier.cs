@@ -166,15 +166,24 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
 
     public void Dispose()
     {
-        if (_chacha != 0)
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>A connection dropped without completing its Noise input must not leak the native contexts.</summary>
+    ~ChaChaPolyVerifier() => Free();
+
+    private void Free()
+    {
+        var chacha = Interlocked.Exchange(ref _chacha, 0);
+        if (chacha != 0)
         {
-            LibCrypto.EVP_CIPHER_CTX_free(_chacha);
-            _chacha = 0;
+            LibCrypto.EVP_CIPHER_CTX_free(chacha);
         }
-        if (_mac != 0)
+        var mac = Interlocked.Exchange(ref _mac, 0);
+        if (mac != 0)
         {
-            LibCrypto.EVP_MAC_CTX_free(_mac);
-            _mac = 0;
+            LibCrypto.EVP_MAC_CTX_free(mac);
         }
         CryptographicOperations.ZeroMemory(_key);
     }

@@ -142,8 +142,16 @@ internal sealed unsafe class OpenSslChaChaPoly : IDisposable
 
     public void Dispose()
     {
-        var ctx = _ctx;
-        _ctx = 0;
+        Free();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>A connection dropped without completing its Noise halves must not leak the native context.</summary>
+    ~OpenSslChaChaPoly() => Free();
+
+    private void Free()
+    {
+        var ctx = Interlocked.Exchange(ref _ctx, 0);
         if (ctx != 0)
         {
             LibCrypto.EVP_CIPHER_CTX_free(ctx);
