@@ -17,7 +17,6 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
 {
     private static readonly nint Poly1305 = FetchPoly1305();
 
-    private readonly byte[] _key;
     private readonly byte[] _iv = new byte[16]; // LE32 block counter || 12-byte nonce (OpenSSL's ChaCha20 IV)
     private readonly byte[] _block = new byte[64];
     private nint _chacha;
@@ -30,7 +29,10 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
         {
             throw new PlatformNotSupportedException("libcrypto 3 (OpenSSL) with ChaCha20 and Poly1305 could not be loaded");
         }
-        _key = key.ToArray();
+        if (key.Length != 32)
+        {
+            throw new ArgumentException($"ChaCha20 needs a 32-byte key, got {key.Length}", nameof(key));
+        }
         _chacha = LibCrypto.EVP_CIPHER_CTX_new();
         _mac = LibCrypto.EVP_MAC_CTX_new(Poly1305);
         if (_chacha == 0 || _mac == 0)
@@ -38,7 +40,8 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
             Dispose();
             throw new CryptographicOperationException("could not create OpenSSL ChaCha20/Poly1305 contexts");
         }
-        fixed (byte* k = _key)
+        // The key is set once here; each message only resets the IV (SetCounter).
+        fixed (byte* k = key)
         fixed (byte* iv = _iv)
         {
             if (LibCrypto.EVP_CipherInit_ex(_chacha, LibCrypto.EVP_chacha20(), 0, k, iv, 1) != 1)
@@ -185,6 +188,5 @@ internal sealed unsafe class ChaChaPolyVerifier : IDisposable
         {
             LibCrypto.EVP_MAC_CTX_free(mac);
         }
-        CryptographicOperations.ZeroMemory(_key);
     }
 }

@@ -408,14 +408,14 @@ internal sealed class NoiseTransport : IDuplexPipe
             {
                 if (frame.Length < NoiseCipherState.TagSize)
                 {
-                    error = new IOException($"noise: received a {frame.Length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag");
+                    error = ShortFrame(frame.Length);
                     break;
                 }
                 var plainLength = (int)frame.Length - NoiseCipherState.TagSize;
                 var dest = writer.GetSpan(plainLength);
                 if (!DecryptFrame(frame, dest, plainLength))
                 {
-                    error = new IOException("noise: frame failed authentication (corrupted or tampered stream)");
+                    error = AuthenticationFailed();
                     authFailed = true;
                     break;
                 }
@@ -436,7 +436,7 @@ internal sealed class NoiseTransport : IDuplexPipe
             }
             if (error is null && result.IsCompleted && leftover > 0)
             {
-                error = new IOException($"noise: the connection closed in the middle of a frame ({leftover} bytes of an incomplete frame)");
+                error = IncompleteFrame(leftover);
             }
             if (error is not null || result.IsCompleted)
             {
@@ -516,7 +516,7 @@ internal sealed class NoiseTransport : IDuplexPipe
             {
                 if (_directHeld && !_direct.IsEmpty)
                 {
-                    throw Fail(new IOException($"noise: the connection closed in the middle of a frame ({_direct.Length} bytes of an incomplete frame)"), auth: false);
+                    throw Fail(IncompleteFrame(_direct.Length), auth: false);
                 }
                 return new DirectReadResult(IsCompleted: true, IsCanceled: false);
             }
@@ -533,7 +533,7 @@ internal sealed class NoiseTransport : IDuplexPipe
                     _directEnded = true;
                     if (_available == 0 && !_direct.IsEmpty)
                     {
-                        throw Fail(new IOException($"noise: the connection closed in the middle of a frame ({_direct.Length} bytes of an incomplete frame)"), auth: false);
+                        throw Fail(IncompleteFrame(_direct.Length), auth: false);
                     }
                     return new DirectReadResult(IsCompleted: _available == 0, IsCanceled: result.IsCanceled);
                 }
@@ -612,25 +612,17 @@ internal sealed class NoiseTransport : IDuplexPipe
             OpenEmptyFrames();
             var rest = _direct.Slice(_frameLeft > 0 ? _frameLeft + NoiseCipherState.TagSize : 0);
             long available = _frameLeft + (_carry is null ? 0 : _carry.Length - _carryOffset);
-            Span<byte> prefix = stackalloc byte[2];
-            while (rest.Length >= 2)
+            while (NoiseFraming.TryRead(ref rest, NoiseFraming.MaxMessageLength, out var frame, out _) == NoiseFrameStatus.Ok)
             {
-                rest.Slice(0, 2).CopyTo(prefix);
-                var length = BinaryPrimitives.ReadUInt16BigEndian(prefix);
-                if (length < NoiseCipherState.TagSize)
+                if (frame.Length < NoiseCipherState.TagSize)
                 {
                     if (available == 0)
                     {
-                        throw Fail(new IOException($"noise: received a {length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag"), auth: false);
+                        throw Fail(ShortFrame(frame.Length), auth: false);
                     }
                     break; // reported once the frames before it are read
                 }
-                if (rest.Length < 2 + length)
-                {
-                    break;
-                }
-                available += length - NoiseCipherState.TagSize;
-                rest = rest.Slice(2 + length);
+                available += frame.Length - NoiseCipherState.TagSize;
             }
             _available = available;
         }
@@ -638,22 +630,20 @@ internal sealed class NoiseTransport : IDuplexPipe
         /// <summary>Verifies the frame at the front of the inner buffer (known to be whole) and makes it current.</summary>
         private void OpenFrame()
         {
-            Span<byte> prefix = stackalloc byte[2];
-            _direct.Slice(0, 2).CopyTo(prefix);
-            var length = BinaryPrimitives.ReadUInt16BigEndian(prefix);
-            if (length < NoiseCipherState.TagSize)
+            var rest = _direct;
+            NoiseFraming.TryRead(ref rest, NoiseFraming.MaxMessageLength, out var frame, out _);
+            if (frame.Length < NoiseCipherState.TagSize)
             {
-                throw Fail(new IOException($"noise: received a {length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag"), auth: false);
+                throw Fail(ShortFrame(frame.Length), auth: false);
             }
-            var plainLength = length - NoiseCipherState.TagSize;
-            var frame = _direct.Slice(2, length);
+            var plainLength = (int)frame.Length - NoiseCipherState.TagSize;
             Span<byte> tag = stackalloc byte[NoiseCipherState.TagSize];
             frame.Slice(plainLength).CopyTo(tag);
             if (!_cipher.TryOpenVerified(frame.Slice(0, plainLength), tag))
             {
-                throw Fail(new IOException("noise: frame failed authentication (corrupted or tampered stream)"), auth: true);
+                throw Fail(AuthenticationFailed(), auth: true);
             }
-            _direct = _direct.Slice(2);
+            _direct = _direct.Slice(NoiseFraming.LengthPrefixSize); // at the body; CloseFrame steps over the tag
             _frameLeft = plainLength;
             if (plainLength == 0)
             {
@@ -670,15 +660,13 @@ internal sealed class NoiseTransport : IDuplexPipe
 
         private void OpenEmptyFrames()
         {
-            Span<byte> prefix = stackalloc byte[2];
-            while (_frameLeft == 0 && _direct.Length >= 2 + NoiseCipherState.TagSize)
+            var rest = _direct;
+            while (_frameLeft == 0
+                && NoiseFraming.TryRead(ref rest, NoiseFraming.MaxMessageLength, out var frame, out _) == NoiseFrameStatus.Ok
+                && frame.Length == NoiseCipherState.TagSize)
             {
-                _direct.Slice(0, 2).CopyTo(prefix);
-                if (BinaryPrimitives.ReadUInt16BigEndian(prefix) != NoiseCipherState.TagSize)
-                {
-                    return;
-                }
                 OpenFrame();
+                rest = _direct;
             }
         }
 
@@ -691,6 +679,14 @@ internal sealed class NoiseTransport : IDuplexPipe
                 _direct = default;
             }
         }
+
+        private static IOException ShortFrame(long length) =>
+            new($"noise: received a {length}-byte frame, shorter than the {NoiseCipherState.TagSize}-byte authentication tag");
+
+        private static IOException AuthenticationFailed() => new("noise: frame failed authentication (corrupted or tampered stream)");
+
+        private static IOException IncompleteFrame(long bytes) =>
+            new($"noise: the connection closed in the middle of a frame ({bytes} bytes of an incomplete frame)");
 
         private Exception Fail(IOException error, bool auth)
         {
