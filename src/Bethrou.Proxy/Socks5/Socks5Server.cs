@@ -5,6 +5,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Bethrou.Libp2p.Transport;
 using Bethrou.Proxy.Tunnel;
 using Microsoft.Extensions.Logging;
 
@@ -255,7 +256,9 @@ public sealed class Socks5Server : IAsyncDisposable
         _connections[connection.Id] = connection;
         Socks5Log.ConnectionAccepted(_logger, connection.Id, client.RemoteEndPoint);
         client.Start();
-        connection.Task = Task.Run(() => HandleAsync(connection));
+        // Inline scheduling: the handshake starts on the accepting thread and goes on wherever the client's bytes
+        // arrive (it never blocks); otherwise each connection starts on the thread pool.
+        connection.Task = IoScheduling.Inline ? HandleAsync(connection) : Task.Run(() => HandleAsync(connection));
     }
 
     private async Task HandleAsync(Connection connection)

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Bethrou.Libp2p.Transport;
 
 namespace Bethrou.Proxy.Tunnel;
 
@@ -291,7 +292,9 @@ public sealed class SocketDuplexPipe : IDuplexPipe, IAsyncDisposable
     /// through the send loop, in order after what was written before.</summary>
     internal Task DrainAsync()
     {
-        var drain = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Inline scheduling: the caller goes on in the send loop once it has sent what was buffered (the loop only
+        // waits for Output's completion after that).
+        var drain = new TaskCompletionSource(IoScheduling.Inline ? TaskCreationOptions.None : TaskCreationOptions.RunContinuationsAsynchronously);
         if (Interlocked.CompareExchange(ref _drained, drain, null) is not null)
         {
             throw new InvalidOperationException("The socket pipe is already drained for direct sends.");

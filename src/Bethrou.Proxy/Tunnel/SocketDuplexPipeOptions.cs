@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using Bethrou.Libp2p.Transport;
 
 namespace Bethrou.Proxy.Tunnel;
 
@@ -31,11 +32,11 @@ public sealed class SocketDuplexPipeOptions
     public MemoryPool<byte>? MemoryPool { get; init; }
 
     /// <summary>Runs the application's continuations (its reads of <c>Input</c>, its resumed flushes of <c>Output</c>).</summary>
-    public PipeScheduler ApplicationScheduler { get; init; } = PipeScheduler.ThreadPool;
+    public PipeScheduler ApplicationScheduler { get; init; } = IoScheduling.PipeScheduler;
 
     /// <summary>Runs the socket loops' continuations (the send loop after the application flushes, the receive
     /// loop after the application frees space).</summary>
-    public PipeScheduler TransportScheduler { get; init; } = PipeScheduler.ThreadPool;
+    public PipeScheduler TransportScheduler { get; init; } = IoScheduling.PipeScheduler;
 
     internal void Validate()
     {

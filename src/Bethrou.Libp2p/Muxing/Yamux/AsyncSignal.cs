@@ -1,16 +1,19 @@
 using System.Threading.Tasks.Sources;
+using Bethrou.Libp2p.Transport;
 
 namespace Bethrou.Libp2p.Muxing.Yamux;
 
 /// <summary>An allocation-free auto-reset event for exactly one waiter (the session's write loop). Any number of
-/// threads may call <see cref="Set"/>; a set with no waiter is remembered once.</summary>
-internal sealed class AsyncSignal : IValueTaskSource
+/// threads may call <see cref="Set"/>; a set with no waiter is remembered once. Inline, the waiter runs in the
+/// <see cref="Set"/> call (deferred to the end of the caller's <see cref="DeferredInlineScheduler.Defer"/> scope when it
+/// has one); otherwise on the thread pool.</summary>
+internal sealed class AsyncSignal(bool inline = false) : IValueTaskSource
 {
     private const int Idle = 0;
     private const int Signaled = 1;
     private const int Waiting = 2;
 
-    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = !inline };
     private int _state;
 
     public void Set()
@@ -31,7 +34,14 @@ internal sealed class AsyncSignal : IValueTaskSource
                 default:
                     if (Interlocked.CompareExchange(ref _state, Idle, Waiting) == Waiting)
                     {
-                        _core.SetResult(true);
+                        if (inline)
+                        {
+                            DeferredInlineScheduler.Instance.Schedule(static s => ((AsyncSignal)s!)._core.SetResult(true), this);
+                        }
+                        else
+                        {
+                            _core.SetResult(true);
+                        }
                         return;
                     }
                     break;

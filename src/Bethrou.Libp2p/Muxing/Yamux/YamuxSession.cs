@@ -1,8 +1,8 @@
-using Bethrou.Libp2p.Transport;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Threading.Channels;
+using Bethrou.Libp2p.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace Bethrou.Libp2p.Muxing.Yamux;
@@ -34,14 +34,19 @@ public sealed class YamuxSession : IAsyncDisposable
     private int _acceptQueued;
     private bool _closing;
     private volatile bool _remoteGoAway;
-    private readonly Channel<YamuxStream> _accept =
-        Channel.CreateUnbounded<YamuxStream>(new UnboundedChannelOptions { SingleWriter = true, SingleReader = false });
+    // Inline scheduling: the accept loop's continuation runs in the read loop's TryWrite (no lock is held there).
+    private readonly Channel<YamuxStream> _accept = Channel.CreateUnbounded<YamuxStream>(new UnboundedChannelOptions
+    {
+        SingleWriter = true,
+        SingleReader = false,
+        AllowSynchronousContinuations = IoScheduling.Inline,
+    });
 
     // write loop
     private readonly ConcurrentQueue<YamuxStream> _ready = new();
     private readonly Lock _controlLock = new();
     private readonly Queue<YamuxHeader> _control = new();
-    private readonly AsyncSignal _signal = new();
+    private readonly AsyncSignal _signal = new(inline: IoScheduling.Inline);
 
     // pings
     private readonly Lock _pingLock = new();
@@ -88,10 +93,14 @@ public sealed class YamuxSession : IAsyncDisposable
         _nextStreamId = isClient ? 1 : 2;
         _maxDataLength = (uint)Options.MaxStreamWindow;
         _quantum = Math.Max(Options.MaxDataFrameSize, YamuxOptions.SpecInitialWindow);
+        // Stream pipes are completed by the loops while they hold the stream's lock (FlushInbound, WriteFrames): in
+        // inline scheduling the application's continuations are deferred to the end of the loop's batch and run there,
+        // on the loop's thread (DeferredInlineScheduler); otherwise they go to the thread pool.
+        var applicationScheduler = IoScheduling.Inline ? DeferredInlineScheduler.Instance : PipeScheduler.ThreadPool;
         // Inbound: the receive window bounds what is buffered, so the read loop never waits on a stream.
         _inboundOptions = new PipeOptions(
             pool: YamuxBlockPool.Instance,
-            readerScheduler: PipeScheduler.ThreadPool,
+            readerScheduler: applicationScheduler,
             writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: 0,
             resumeWriterThreshold: 0,
@@ -101,7 +110,7 @@ public sealed class YamuxSession : IAsyncDisposable
         _outboundOptions = new PipeOptions(
             pool: YamuxBlockPool.Instance,
             readerScheduler: PipeScheduler.Inline,
-            writerScheduler: PipeScheduler.ThreadPool,
+            writerScheduler: applicationScheduler,
             pauseWriterThreshold: Options.StreamSendBufferSize,
             resumeWriterThreshold: Options.StreamSendBufferSize / 2,
             minimumSegmentSize: YamuxBlockPool.DefaultBlockSize,
@@ -390,8 +399,11 @@ public sealed class YamuxSession : IAsyncDisposable
                 if (direct is not null)
                 {
                     var result = await direct.WaitAsync().ConfigureAwait(false);
-                    ok = ProcessFrames(direct);
-                    FlushDirty();
+                    using (DeferredInlineScheduler.Defer())
+                    {
+                        ok = ProcessFrames(direct);
+                        FlushDirty();
+                    }
                     (completed, canceled) = (result.IsCompleted, result.IsCanceled);
                     missing = _frameRemaining > 0 ? _frameRemaining : (_headerFill > 0 ? YamuxFrame.HeaderLength - _headerFill : 0);
                 }
@@ -399,9 +411,12 @@ public sealed class YamuxSession : IAsyncDisposable
                 {
                     var result = await input.ReadAsync().ConfigureAwait(false);
                     var buffer = result.Buffer;
-                    ok = ProcessFrames(ref buffer);
-                    FlushDirty();
-                    input.AdvanceTo(buffer.Start, buffer.End);
+                    using (DeferredInlineScheduler.Defer())
+                    {
+                        ok = ProcessFrames(ref buffer);
+                        FlushDirty();
+                        input.AdvanceTo(buffer.Start, buffer.End);
+                    }
                     (completed, canceled) = (result.IsCompleted, result.IsCanceled);
                     missing = _frameRemaining > 0 ? _frameRemaining : (buffer.IsEmpty ? 0 : YamuxFrame.HeaderLength - buffer.Length);
                 }
@@ -796,11 +811,16 @@ public sealed class YamuxSession : IAsyncDisposable
                 await _signal.WaitAsync().ConfigureAwait(false);
                 while (CloseReason is null)
                 {
-                    var written = DrainControl(output);
-                    while (written < Options.MaxWriteBatch && _ready.TryDequeue(out var stream))
+                    long written;
+                    // Writers that WriteFrames frees (under the stream's lock) resume when the batch is framed.
+                    using (DeferredInlineScheduler.Defer())
                     {
-                        Volatile.Write(ref stream.Scheduled, 0);
-                        written += stream.WriteFrames(output, Math.Min(_quantum, Options.MaxWriteBatch - written), Options.MaxDataFrameSize);
+                        written = DrainControl(output);
+                        while (written < Options.MaxWriteBatch && _ready.TryDequeue(out var stream))
+                        {
+                            Volatile.Write(ref stream.Scheduled, 0);
+                            written += stream.WriteFrames(output, Math.Min(_quantum, Options.MaxWriteBatch - written), Options.MaxDataFrameSize);
+                        }
                     }
                     if (written == 0)
                     {

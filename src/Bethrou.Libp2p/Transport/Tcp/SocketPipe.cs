@@ -12,6 +12,8 @@ public sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
 {
     private const int MinReadSize = 64 * 1024;
 
+    // Continuations inline by default (IoScheduling): the receive loop runs pnet, Noise and yamux on its own thread,
+    // and a writer's flush sends on the writer's thread. Neither loop holds a lock while it completes the pipe.
     // 256 KiB segments: the send loop makes one send per segment and the receive loop reads up to a segment at once,
     // so bulk transfers cost a syscall per 256 KiB rather than per 64 KiB frame. Idle connections hold no segment.
     private const int SegmentSize = 256 * 1024;
@@ -19,6 +21,8 @@ public sealed class SocketPipe : IDuplexPipe, IAsyncDisposable
         pauseWriterThreshold: 1024 * 1024,
         resumeWriterThreshold: 512 * 1024,
         minimumSegmentSize: SegmentSize,
+        readerScheduler: IoScheduling.PipeScheduler,
+        writerScheduler: IoScheduling.PipeScheduler,
         useSynchronizationContext: false);
 
     private readonly Socket _socket;

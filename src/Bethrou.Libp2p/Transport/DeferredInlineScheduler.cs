@@ -1,0 +1,81 @@
+using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
+
+namespace Bethrou.Libp2p.Transport;
+
+/// <summary>
+/// Runs a continuation inline, except while the current thread is inside a <see cref="Defer"/> scope: then it is kept
+/// and run, in order, when the outermost scope ends. A loop that completes pipes while it holds locks (yamux's read
+/// loop flushing a stream's input, its write loop freeing a stream's output) opens a scope around that work, so the
+/// application's code never runs under the loop's locks or in the middle of its batch, and still runs on the same
+/// thread, without a thread hop.
+/// </summary>
+public sealed class DeferredInlineScheduler : PipeScheduler
+{
+    public static DeferredInlineScheduler Instance { get; } = new();
+
+    [ThreadStatic]
+    private static int t_depth;
+
+    [ThreadStatic]
+    private static Queue<(Action<object?> Action, object? State)>? t_deferred;
+
+    private DeferredInlineScheduler()
+    {
+    }
+
+    /// <summary>True while the current thread is inside a <see cref="Defer"/> scope.</summary>
+    public static bool IsDeferring => t_depth > 0;
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if (t_depth > 0)
+        {
+            (t_deferred ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
+            return;
+        }
+        action(state);
+    }
+
+    /// <summary>Opens a scope on this thread; disposing it (synchronously, on the same thread, with no await in
+    /// between) runs what was deferred once the outermost scope ends.</summary>
+    public static Scope Defer()
+    {
+        t_depth++;
+        return default;
+    }
+
+    /// <summary>An open <see cref="Defer"/> scope.</summary>
+    public readonly struct Scope : IDisposable
+    {
+        public void Dispose()
+        {
+            if (--t_depth > 0)
+            {
+                return;
+            }
+            var queue = t_deferred;
+            if (queue is null)
+            {
+                return;
+            }
+            // Continuations run outside any scope: what they make ready runs inline at once (nested, bounded by the
+            // number of distinct waiters), and what they defer in scopes of their own is run when those end. One that
+            // throws (a bug: pipe and task continuations do not) does not strand the others; the first error goes on.
+            ExceptionDispatchInfo? error = null;
+            while (queue.TryDequeue(out var item))
+            {
+                try
+                {
+                    item.Action(item.State);
+                }
+                catch (Exception e)
+                {
+                    error ??= ExceptionDispatchInfo.Capture(e);
+                }
+            }
+            error?.Throw();
+        }
+    }
+}
