@@ -12,9 +12,15 @@ public sealed class KeyCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    internal static async Task<(int Code, string Out, string Err)> RunAsync(params string[] args)
+    internal static Task<(int Code, string Out, string Err)> RunAsync(params string[] args) => RunAsync(null, args);
+
+    internal static async Task<(int Code, string Out, string Err)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bethrou.dll"));
         foreach (var a in args)
         {
@@ -26,6 +32,25 @@ public sealed class KeyCommandTests : IDisposable
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await p.WaitForExitAsync(cts.Token);
         return (p.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task AnUnknownIoSchedulingModeIsRefusedAtStartAndTheKnownOnesRun()
+    {
+        var (code, stdout, stderr) = await RunAsync(new Dictionary<string, string> { ["BETHROU_IO_SCHEDULING"] = "fast" },
+            "psk", "generate", "--out", Path.Combine(_dir, "never.key"));
+        Assert.Equal(2, code);
+        Assert.Equal("", stdout);
+        Assert.Equal("bethrou: BETHROU_IO_SCHEDULING: `fast` is not a scheduling mode (expected `inline` or `threadpool`)",
+            stderr.TrimEnd());
+        Assert.False(File.Exists(Path.Combine(_dir, "never.key")));
+        foreach (var mode in new[] { "threadpool", "inline" })
+        {
+            var path = Path.Combine(_dir, $"{mode}.key");
+            var run = await RunAsync(new Dictionary<string, string> { ["BETHROU_IO_SCHEDULING"] = mode }, "psk", "generate", "--out", path);
+            Assert.Equal(0, run.Code);
+            Assert.True(File.Exists(path));
+        }
     }
 
     [Fact]
