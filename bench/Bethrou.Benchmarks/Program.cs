@@ -9,6 +9,13 @@ internal static class Program
     /// the Redis discovery scale figures; anything else goes to BenchmarkDotNet.</summary>
     public static async Task<int> Main(string[] args)
     {
+        // The end-to-end runs use the I/O scheduling the bethrou executable ships with (BETHROU_IO_SCHEDULING=threadpool
+        // measures the other mode).
+        if (Bethrou.Libp2p.Transport.IoScheduling.PreferInline() is { } schedulingError)
+        {
+            await Console.Error.WriteLineAsync(schedulingError);
+            return 2;
+        }
         if (args.Length > 0 && args[0] == "layers")
         {
             return await Stack.LayerBench.RunAsync(args[1..]);

@@ -6,22 +6,14 @@ namespace Bethrou.Cli;
 
 internal static class Program
 {
-    /// <summary>.NET's switch for running socket completions on the socket engine's threads (read once, at the first
-    /// socket operation).</summary>
-    internal const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-
     public static async Task<int> Main(string[] args)
     {
-        if (IoScheduling.ConfigurationError is { } schedulingError)
+        // Inline I/O scheduling (see IoScheduling) by default: .NET's inline socket completions must be on before the
+        // first socket exists.
+        if (IoScheduling.PreferInline() is { } schedulingError)
         {
             await Console.Error.WriteLineAsync($"bethrou: {schedulingError}").ConfigureAwait(false);
             return ExitCodes.BadInput;
-        }
-        // Inline I/O scheduling (the default, see IoScheduling) pays off when the socket's completion also runs where
-        // the socket became ready. Set before any socket exists; a value already in the environment is kept.
-        if (IoScheduling.Inline && Environment.GetEnvironmentVariable(InlineSocketCompletions) is null)
-        {
-            Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
         }
         var root = new RootCommand("Bethrou: a self-hosted peer-to-peer proxy network over private libp2p.");
         root.Add(KeyCommands.CreatePskCommand());

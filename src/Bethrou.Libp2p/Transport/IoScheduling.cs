@@ -6,17 +6,19 @@ namespace Bethrou.Libp2p.Transport;
 /// Where the continuations of Bethrou's I/O pipes run: process-wide, read once at start.
 /// </summary>
 /// <remarks>
-/// <para><b>Inline</b> (the default): a continuation runs on the thread that made it ready. A socket's receive loop
-/// hands its bytes to pnet, Noise and yamux, and yamux hands each stream's payload to the application, all on one
-/// thread; a stream's write goes through the write loop, Noise and pnet to the socket's send on the writer's thread.
-/// Used together with .NET's inline socket completions (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, which
-/// the <c>bethrou</c> executable sets), a request is handled to completion on the thread whose socket became ready,
-/// as in an event loop, instead of being passed between the socket thread and thread-pool workers at every layer.
-/// Each such pass is a thread wake-up: on the 2-core VMs Bethrou is measured on, they were most of a request's cost.
-/// The price, as with Kestrel's <c>UnsafePreferInlineScheduling</c>: code that reads a stream must never block, or it
-/// stalls every stream of its connection.</para>
-/// <para><b>Thread pool</b> (<c>BETHROU_IO_SCHEDULING=threadpool</c> in the environment): every hand-off between layers
-/// is queued to the thread pool, as before 2026-12-07.</para>
+/// <para><b>Inline</b>: a continuation runs on the thread that made it ready. A socket's receive loop hands its bytes
+/// to pnet, Noise and yamux, and yamux hands each stream's payload to the application, all on one thread; a stream's
+/// write goes through the write loop, Noise and pnet to the socket's send on the writer's thread. Together with .NET's
+/// inline socket completions (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>), a request is handled to
+/// completion on the thread whose socket became ready, as in an event loop, instead of being passed between the socket
+/// thread and thread-pool workers at every layer; each such pass is a thread wake-up, and on the 2-core VMs Bethrou is
+/// measured on they were most of a request's cost. The price, as with Kestrel's <c>UnsafePreferInlineScheduling</c>:
+/// code that reads a stream must never block, or it stalls every stream of its connection.</para>
+/// <para><b>Thread pool</b>: every hand-off between layers is queued to the thread pool (Bethrou before 2026-12-07).</para>
+/// <para>The mode is <c>BETHROU_IO_SCHEDULING</c> (<c>inline</c> or <c>threadpool</c>) when set, otherwise inline
+/// exactly when .NET's inline socket completions are on: inline pipes fed by socket completions that were already
+/// handed to the thread pool measured worse than either mode (stack echo: 360-400 MB/s against 450-530). The
+/// <c>bethrou</c> executable turns inline socket completions on unless told otherwise.</para>
 /// <para>Inside yamux, continuations that become ready while a loop holds a stream's lock are not run there: they are
 /// deferred (<see cref="DeferredInlineScheduler"/>) and run when the loop's batch is done and no lock is held.</para>
 /// </remarks>
@@ -25,22 +27,49 @@ public static class IoScheduling
     /// <summary>The environment variable that selects the mode: <c>inline</c> (default) or <c>threadpool</c>.</summary>
     public const string EnvironmentVariable = "BETHROU_IO_SCHEDULING";
 
-    private static readonly (bool Inline, string? Error) s_mode = Parse(Environment.GetEnvironmentVariable(EnvironmentVariable));
+    /// <summary>.NET's switch that runs socket completions on its socket threads (read at the first socket operation).</summary>
+    public const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
-    /// <summary>True when continuations run inline (the default); false when they go through the thread pool.</summary>
-    public static bool Inline => s_mode.Inline;
+    /// <summary>True when continuations run inline; false when they go through the thread pool.</summary>
+    public static bool Inline => Mode.Value.Inline;
 
-    /// <summary>Why the environment variable was not understood (the mode is then inline), or null. Programs report
-    /// it at start.</summary>
-    public static string? ConfigurationError => s_mode.Error;
+    /// <summary>Why <c>BETHROU_IO_SCHEDULING</c> was not understood, or null. Programs report it at start.</summary>
+    public static string? ConfigurationError => Mode.Value.Error;
+
+    /// <summary>
+    /// For a program's first lines, before any socket exists: makes inline the default by turning on .NET's inline
+    /// socket completions, unless <c>BETHROU_IO_SCHEDULING</c> asks for the thread pool or the switch is already set
+    /// either way. Returns the error for a <c>BETHROU_IO_SCHEDULING</c> value that is neither mode (nothing is changed
+    /// then), or null.
+    /// </summary>
+    public static string? PreferInline()
+    {
+        var (inline, error) = Parse(Environment.GetEnvironmentVariable(EnvironmentVariable), inlineSocketCompletions: true);
+        if (error is null && inline && Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) is null)
+        {
+            Environment.SetEnvironmentVariable(InlineSocketCompletionsVariable, "1");
+        }
+        return error;
+    }
 
     /// <summary>The scheduler for pipes that hold no lock while they complete: inline, or the thread pool.</summary>
     public static PipeScheduler PipeScheduler => Inline ? PipeScheduler.Inline : PipeScheduler.ThreadPool;
 
-    internal static (bool Inline, string? Error) Parse(string? value) => value?.Trim().ToLowerInvariant() switch
+    /// <summary>True unless <paramref name="value"/> (the variable's value) asks for the thread pool; a value that is
+    /// neither mode is an error. Unset or empty follows <paramref name="inlineSocketCompletions"/>.</summary>
+    public static (bool Inline, string? Error) Parse(string? value, bool inlineSocketCompletions) => value?.Trim().ToLowerInvariant() switch
     {
-        null or "" or "inline" => (true, null),
+        null or "" => (inlineSocketCompletions, null),
+        "inline" => (true, null),
         "threadpool" => (false, null),
-        _ => (true, $"{EnvironmentVariable}: `{value}` is not a scheduling mode (expected `inline` or `threadpool`)"),
+        _ => (inlineSocketCompletions, $"{EnvironmentVariable}: `{value}` is not a scheduling mode (expected `inline` or `threadpool`)"),
     };
+
+    // Its own type, so that PreferInline can run before the mode is read.
+    private static class Mode
+    {
+        public static readonly (bool Inline, string? Error) Value = Parse(
+            Environment.GetEnvironmentVariable(EnvironmentVariable),
+            Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) == "1");
+    }
 }

@@ -35,10 +35,13 @@ public sealed class E2eWorkspace : IAsyncDisposable
     /// <summary>network.key (base16 PSK file, readable by Go and js too).</summary>
     public string KeyFile { get; }
 
+    /// <summary>Variables every process of this workspace gets besides <c>BETHROU_STATE_DIR</c>.</summary>
+    public Dictionary<string, string> CommonEnvironment { get; } = new(StringComparer.Ordinal);
+
     /// <summary>The environment every process gets (plus what a test adds).</summary>
     public Dictionary<string, string> Environment(IReadOnlyDictionary<string, string>? extra = null)
     {
-        var env = new Dictionary<string, string>(StringComparer.Ordinal) { ["BETHROU_STATE_DIR"] = StateDir };
+        var env = new Dictionary<string, string>(CommonEnvironment, StringComparer.Ordinal) { ["BETHROU_STATE_DIR"] = StateDir };
         foreach (var (k, v) in extra ?? new Dictionary<string, string>())
         {
             env[k] = v;

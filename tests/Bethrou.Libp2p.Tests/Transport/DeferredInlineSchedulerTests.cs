@@ -160,15 +160,17 @@ public class DeferredInlineSchedulerTests
     }
 
     [Theory]
-    [InlineData(null, true)]
-    [InlineData("", true)]
-    [InlineData("inline", true)]
-    [InlineData(" Inline ", true)]
-    [InlineData("threadpool", false)]
-    [InlineData("ThreadPool", false)]
-    public void SchedulingModeIsReadFromTheEnvironmentValue(string? value, bool inline)
+    [InlineData(null, true, true)]
+    [InlineData(null, false, false)]
+    [InlineData("", true, true)]
+    [InlineData("", false, false)]
+    [InlineData("inline", false, true)]
+    [InlineData(" Inline ", true, true)]
+    [InlineData("threadpool", true, false)]
+    [InlineData("ThreadPool", false, false)]
+    public void SchedulingModeIsTheVariableOrElseFollowsInlineSocketCompletions(string? value, bool inlineSocketCompletions, bool inline)
     {
-        var (parsed, error) = IoScheduling.Parse(value);
+        var (parsed, error) = IoScheduling.Parse(value, inlineSocketCompletions);
         Assert.Equal(inline, parsed);
         Assert.Null(error);
     }
@@ -176,8 +178,16 @@ public class DeferredInlineSchedulerTests
     [Fact]
     public void AnUnknownSchedulingModeIsAnErrorThatNamesTheVariableAndTheChoices()
     {
-        var (parsed, error) = IoScheduling.Parse("fast");
-        Assert.True(parsed);
+        var (_, error) = IoScheduling.Parse("fast", inlineSocketCompletions: true);
         Assert.Equal("BETHROU_IO_SCHEDULING: `fast` is not a scheduling mode (expected `inline` or `threadpool`)", error);
+    }
+
+    [Fact]
+    public void TheTestsRunWithTheSchedulingThatShips()
+    {
+        // tests/inline-io.runsettings turns on inline socket completions for every test host, as bethrou does.
+        Assert.Equal("1", Environment.GetEnvironmentVariable(IoScheduling.InlineSocketCompletionsVariable));
+        Assert.True(IoScheduling.Inline);
+        Assert.Same(PipeScheduler.Inline, IoScheduling.PipeScheduler);
     }
 }
