@@ -53,6 +53,9 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     private int _state; // 0 new, 1 running, 2 stopped
     private bool _scanning;
     private bool _rescanAfter;
+    // Callers of a scan requested while another was in flight: they wait for the follow-up scan, which starts after
+    // their request (the one in flight may have read the keys before what they are waiting for was written).
+    private readonly List<TaskCompletionSource> _rescanWaiters = [];
     private long _nextFullScan;
     private long _followUpScan = long.MaxValue;
     private int _checkFailures;
@@ -282,6 +285,12 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
                 }
             }
         }
+        // Stopped: nobody will run the follow-up scan these wait for.
+        foreach (var waiter in _rescanWaiters)
+        {
+            waiter.TrySetResult();
+        }
+        _rescanWaiters.Clear();
     }
 
     private void Handle(Work work)
@@ -570,7 +579,10 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         if (_scanning)
         {
             _rescanAfter = true;
-            done?.TrySetResult();
+            if (done is not null)
+            {
+                _rescanWaiters.Add(done);
+            }
             return;
         }
         _scanning = true;
@@ -659,8 +671,30 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         if (r.Checks is null && _rescanAfter)
         {
             _rescanAfter = false;
-            StartScan(null);
+            var waiters = _rescanWaiters.ToArray();
+            _rescanWaiters.Clear();
+            var done = waiters.Length switch
+            {
+                0 => null,
+                1 => waiters[0],
+                _ => CompleteAll(waiters),
+            };
+            StartScan(done);
         }
+    }
+
+    /// <summary>One completion that completes every waiter in <paramref name="waiters"/>.</summary>
+    private static TaskCompletionSource CompleteAll(TaskCompletionSource[] waiters)
+    {
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        all.Task.ContinueWith(static (_, state) =>
+        {
+            foreach (var w in (TaskCompletionSource[])state!)
+            {
+                w.TrySetResult();
+            }
+        }, waiters, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return all;
     }
 
     /// <summary>How long a key with this PTTL is good for: its remaining time (+1 ms, so the check lands after the expiry),
@@ -982,6 +1016,10 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         DiscoveryLog.ConnectionRestored(_logger, e.ConnectionType.ToString(), e.EndPoint?.ToString() ?? "?");
         _inbox.Writer.TryWrite(Restored.Instance);
     }
+
+    /// <summary>For tests: queues what a restored connection queues (a rescan), as StackExchange.Redis sometimes reports
+    /// for the subscription connection while <see cref="StartAsync"/> runs.</summary>
+    internal void QueueConnectionRestored() => _inbox.Writer.TryWrite(Restored.Instance);
 
     // ---------------------------------------------------------------- types
 

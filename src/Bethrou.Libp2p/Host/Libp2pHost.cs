@@ -538,7 +538,8 @@ public sealed class Libp2pHost : IAsyncDisposable
     /// </summary>
     public async ValueTask<StreamContext> NewStreamLazyAsync(Libp2pConnection conn, string protocol, CancellationToken ct = default)
     {
-        var stream = await conn.Session.OpenStreamAsync(ct).ConfigureAwait(false);
+        // The SYN waits for the caller's first flush, which carries it with the proposal and the caller's own bytes.
+        var stream = await conn.Session.OpenStreamAsync(synWithFirstWrite: true, ct).ConfigureAwait(false);
         MultistreamSelect.WriteLazyProposal(stream.Output, protocol);
         return new StreamContext(conn, stream, protocol);
     }

@@ -20,6 +20,9 @@ public sealed class DeferredInlineScheduler : PipeScheduler
     [ThreadStatic]
     private static Queue<(Action<object?> Action, object? State)>? t_deferred;
 
+    [ThreadStatic]
+    private static Queue<(Action<object?> Action, object? State)>? t_last;
+
     private DeferredInlineScheduler()
     {
     }
@@ -33,6 +36,20 @@ public sealed class DeferredInlineScheduler : PipeScheduler
         if (t_depth > 0)
         {
             (t_deferred ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
+            return;
+        }
+        action(state);
+    }
+
+    /// <summary>Like <see cref="Schedule"/>, but inside a scope it runs only after every continuation scheduled the
+    /// ordinary way has run: for a writer that sends what the others wrote (yamux's write loop), so that what the
+    /// batch's continuations write goes out with it in one send instead of one send each.</summary>
+    public static void ScheduleLast(Action<object?> action, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        if (t_depth > 0)
+        {
+            (t_last ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
             return;
         }
         action(state);
@@ -55,17 +72,25 @@ public sealed class DeferredInlineScheduler : PipeScheduler
             {
                 return;
             }
-            var queue = t_deferred;
-            if (queue is null)
-            {
-                return;
-            }
             // Continuations run outside any scope: what they make ready runs inline at once (nested, bounded by the
             // number of distinct waiters), and what they defer in scopes of their own is run when those end. One that
             // throws (a bug: pipe and task continuations do not) does not strand the others; the first error goes on.
             ExceptionDispatchInfo? error = null;
-            while (queue.TryDequeue(out var item))
+            while (true)
             {
+                (Action<object?> Action, object? State) item;
+                if (t_deferred is { Count: > 0 } queue)
+                {
+                    item = queue.Dequeue();
+                }
+                else if (t_last is { Count: > 0 } last)
+                {
+                    item = last.Dequeue();
+                }
+                else
+                {
+                    break;
+                }
                 try
                 {
                     item.Action(item.State);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Bethrou.Libp2p.Muxing.Yamux;
 using Microsoft.Extensions.Time.Testing;
@@ -25,6 +26,61 @@ public class YamuxRawPeerTests
         var data = await peer.ReadFrameAsync(ct);
         Assert.Equal(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 5), data!.Value.Header);
         Assert.Equal("hello", Encoding.ASCII.GetString(data.Value.Payload));
+        var fin = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 1, 0), fin!.Value.Header);
+    }
+
+    [Fact]
+    public async Task SynWithFirstWriteHoldsTheSynUntilTheFirstFlushThenSendsBothTogether()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        await using var _ = session;
+
+        var stream = await session.OpenStreamAsync(synWithFirstWrite: true, ct);
+        // A ping sent after the open is the first frame on the wire: the SYN was held.
+        var ping = session.PingAsync(ct).AsTask();
+        var first = await peer.ReadFrameAsync(ct);
+        Assert.Equal(YamuxFrameType.Ping, first!.Value.Header.Type);
+        Assert.Equal(YamuxFlags.Syn, first.Value.Header.Flags);
+        await peer.WriteAsync(YamuxFrameType.Ping, YamuxFlags.Ack, 0, first.Value.Header.Length);
+        await ping;
+
+        await stream.Output.WriteAsync("hello"u8.ToArray(), ct);
+        var syn = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0), syn!.Value.Header);
+        var data = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.Data, YamuxFlags.None, 1, 5), data!.Value.Header);
+        Assert.Equal("hello", Encoding.ASCII.GetString(data.Value.Payload));
+    }
+
+    [Fact]
+    public async Task SynWithFirstWriteSendsTheSynWhenTheStreamIsReadFirst()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        await using var _ = session;
+
+        var stream = await session.OpenStreamAsync(synWithFirstWrite: true, ct);
+        var read = stream.Input.ReadAsync(ct).AsTask();
+        var syn = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0), syn!.Value.Header);
+        await peer.WriteAsync(YamuxFrameType.Data, YamuxFlags.Ack, 1, 2, "hi"u8.ToArray());
+        var result = await read;
+        Assert.Equal("hi", Encoding.ASCII.GetString(result.Buffer.ToArray()));
+    }
+
+    [Fact]
+    public async Task SynWithFirstWriteSendsSynThenFinForAStreamClosedUnwritten()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        await using var _ = session;
+
+        var stream = await session.OpenStreamAsync(synWithFirstWrite: true, ct);
+        await stream.Output.CompleteAsync();
+        var syn = await peer.ReadFrameAsync(ct);
+        Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Syn, 1, 0), syn!.Value.Header);
         var fin = await peer.ReadFrameAsync(ct);
         Assert.Equal(new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, 1, 0), fin!.Value.Header);
     }

@@ -62,6 +62,31 @@ public class DeferredInlineSchedulerTests
     }
 
     [Fact]
+    public void ScheduleLastRunsAfterTheOrdinaryContinuationsOfItsScopeAndInlineOutsideOne()
+    {
+        var log = new List<string>();
+        DeferredInlineScheduler.ScheduleLast(_ => log.Add("inline"), null);
+        Assert.Equal(["inline"], log);
+        log.Clear();
+        using (DeferredInlineScheduler.Defer())
+        {
+            DeferredInlineScheduler.ScheduleLast(_ => log.Add("last 1"), null);
+            Scheduler.Schedule(_ =>
+            {
+                log.Add("a");
+                // Outside the scope now: a writer woken here runs at once, as it would with no scope at all.
+                DeferredInlineScheduler.ScheduleLast(_ => log.Add("last from a"), null);
+            }, null);
+            DeferredInlineScheduler.ScheduleLast(_ =>
+            {
+                log.Add("last 2");
+                Scheduler.Schedule(_ => log.Add("b from last 2"), null);
+            }, null);
+        }
+        Assert.Equal(["a", "last from a", "last 1", "last 2", "b from last 2"], log);
+    }
+
+    [Fact]
     public void AThrowingContinuationDoesNotStrandTheOthers()
     {
         var ran = new List<int>();

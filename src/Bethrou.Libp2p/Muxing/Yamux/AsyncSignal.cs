@@ -5,8 +5,8 @@ namespace Bethrou.Libp2p.Muxing.Yamux;
 
 /// <summary>An allocation-free auto-reset event for exactly one waiter (the session's write loop). Any number of
 /// threads may call <see cref="Set"/>; a set with no waiter is remembered once. Inline, the waiter runs in the
-/// <see cref="Set"/> call (deferred to the end of the caller's <see cref="DeferredInlineScheduler.Defer"/> scope when it
-/// has one); otherwise on the thread pool.</summary>
+/// <see cref="Set"/> call (inside a <see cref="DeferredInlineScheduler.Defer"/> scope: after the scope's other
+/// continuations, see <see cref="DeferredInlineScheduler.ScheduleLast"/>); otherwise on the thread pool.</summary>
 internal sealed class AsyncSignal(bool inline = false) : IValueTaskSource
 {
     private const int Idle = 0;
@@ -36,7 +36,7 @@ internal sealed class AsyncSignal(bool inline = false) : IValueTaskSource
                     {
                         if (inline)
                         {
-                            DeferredInlineScheduler.Instance.Schedule(static s => ((AsyncSignal)s!)._core.SetResult(true), this);
+                            DeferredInlineScheduler.ScheduleLast(static s => ((AsyncSignal)s!)._core.SetResult(true), this);
                         }
                         else
                         {

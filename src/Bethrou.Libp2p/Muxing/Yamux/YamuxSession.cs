@@ -190,7 +190,13 @@ public sealed class YamuxSession : IAsyncDisposable
     }
 
     /// <summary>Opens a stream: a WindowUpdate|SYN goes out at once; data may follow before the peer's ACK.</summary>
-    public ValueTask<YamuxStream> OpenStreamAsync(CancellationToken cancellationToken)
+    public ValueTask<YamuxStream> OpenStreamAsync(CancellationToken cancellationToken) => OpenStreamAsync(synWithFirstWrite: false, cancellationToken);
+
+    /// <summary>Opens a stream. With <paramref name="synWithFirstWrite"/> the SYN does not go out on its own: it rides
+    /// with the stream's first flush (or its completion, or reset), or goes when the application first reads the
+    /// stream, so a stream opened and written at once costs the peer one frame batch, not two. For protocols where the
+    /// opener speaks first (every libp2p protocol: multistream-select starts with the opener's header).</summary>
+    public ValueTask<YamuxStream> OpenStreamAsync(bool synWithFirstWrite, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
         {
@@ -226,7 +232,10 @@ public sealed class YamuxSession : IAsyncDisposable
             _streams.Add(id, stream);
             _outboundCount++;
         }
-        Schedule(stream);
+        if (!synWithFirstWrite)
+        {
+            Schedule(stream);
+        }
         return ValueTask.FromResult(stream);
     }
 

@@ -112,6 +112,16 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
 
     internal void SetPending(int bits) => Interlocked.Or(ref _pending, bits);
 
+    /// <summary>A stream opened with its SYN held for the first write (OpenStreamAsync(synWithFirstWrite)) that is read
+    /// first: the peer must learn of it now, or an answer it waits for never comes.</summary>
+    private void SendSynIfHeld()
+    {
+        if ((Volatile.Read(ref _pending) & PendingSyn) != 0)
+        {
+            _session.Schedule(this);
+        }
+    }
+
     // ---------------------------------------------------------------- inbound (read loop side)
 
     internal enum DataAdmission
@@ -522,6 +532,7 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
 
         public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
+            stream.SendSynIfHeld();
             var read = inner.ReadAsync(cancellationToken);
             if (read.IsCompletedSuccessfully)
             {
