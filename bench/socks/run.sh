@@ -23,7 +23,9 @@
 #   BYTES_GIB (1)  ROUNDS (3: interleaved rounds; median of 3 downloads and of 3 uploads)  LAT_ITER (1000)  LAT_WARMUP (100)
 #   CONC (1000)  CONC_BYTES (1048576)  CURL_MIB (64)
 #   PROXIES ("direct microsocks ssh shadowsocks bethrou bethrou-fastopen"; direct = no proxy, the ceiling of origin +
-#            load tool; bethrou-fastopen = its own node and a client with --fast-open)
+#            load tool; bethrou-fastopen = its own node and a client with --fast-open; bethrou-threadpool (not in the
+#            default list) = its own node and client with BETHROU_IO_SCHEDULING=threadpool, the I/O hand-offs of before
+#            2026-12-07, for a side-by-side comparison of the two scheduling modes)
 #   BETHROU_BIN (default: build src/Bethrou.Cli in Release and use src/Bethrou.Cli/bin/Release/net10.0/bethrou)
 #   BETHROU_NODE_ARGS / BETHROU_CLIENT_ARGS  extra arguments for `bethrou node` / `bethrou client`
 #                  (default "--log-level warn" when the command has that option: no per-connection log lines, like
@@ -343,9 +345,12 @@ start_bethrou() { start_bethrou_as bethrou ""; }
 # the same with `bethrou client --fast-open` (its own node and client, so that CPU and RSS are its own)
 start_bethrou-fastopen() { start_bethrou_as bethrou-fastopen --fast-open; }
 
+# both processes with the thread-pool I/O hand-offs (BETHROU_IO_SCHEDULING=threadpool; README "I/O threading")
+start_bethrou-threadpool() { start_bethrou_as bethrou-threadpool "" BETHROU_IO_SCHEDULING=threadpool; }
+
 # start_bethrou_as NAME EXTRA_CLIENT_ARGS: a node and a client, logs and state under $WORK/NAME*
 start_bethrou_as() {
-  local name=$1 extra=$2
+  local name=$1 extra=$2 extra_env=${3:-}
   if ! prepare_bethrou || [ "$BETHROU_READY" != yes ]; then
     REASON=${BETHROU_WHY:-"skipped: bethrou binary not ready"}
     return 1
@@ -357,7 +362,7 @@ start_bethrou_as() {
     return 1
   fi
   # shellcheck disable=SC2086
-  start "$name-node" env BETHROU_STATE_DIR="$d/state-node" "$BETHROU_BIN" node --key "$d/network.key" --listen /ip4/127.0.0.1/tcp/0 \
+  start "$name-node" env BETHROU_STATE_DIR="$d/state-node" $extra_env "$BETHROU_BIN" node --key "$d/network.key" --listen /ip4/127.0.0.1/tcp/0 \
     --identity "$d/node.key" --allow-private ${BETHROU_NODE_ARGS-$BETHROU_LOGOPT_NODE}
   local node_pid=$PID
   PROXY_PIDS="$node_pid"
@@ -375,13 +380,13 @@ start_bethrou_as() {
   node_addr=${node_addr/\/tcp\/$node_port\//\/tcp\/$WAN_PORT\/}
   SOCKS_PORT=$(free_ports 1)
   # shellcheck disable=SC2086
-  start "$name-client" env BETHROU_STATE_DIR="$d/state-client" "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
+  start "$name-client" env BETHROU_STATE_DIR="$d/state-client" $extra_env "$BETHROU_BIN" client --key "$d/network.key" --node "$node_addr" \
     --listen "127.0.0.1:$SOCKS_PORT" ${BETHROU_CLIENT_ARGS-$BETHROU_LOGOPT_CLIENT} $extra
   PROXY_PIDS="$PID $node_pid$wan_pids"
   CLIENT_PIDS="$PID"
   EXIT_PIDS="$node_pid"
   wait_listen "$SOCKS_PORT" "$PID" 30 || { REASON="failed: bethrou client did not listen: $(last_lines "$WORK/$name-client.log")"; return 1; }
-  add_note "$name" "$BETHROU_BIN${extra:+ (client $extra)}; node $node_addr"
+  add_note "$name" "$BETHROU_BIN${extra:+ (client $extra)}${extra_env:+ ($extra_env)}; node $node_addr"
 }
 
 # ---------------------------------------------------------------- measurements
@@ -553,6 +558,7 @@ label() {
     shadowsocks) echo "shadowsocks-libev" ;;
     bethrou) echo "bethrou" ;;
     bethrou-fastopen) echo "bethrou --fast-open" ;;
+    bethrou-threadpool) echo "bethrou (thread-pool I/O)" ;;
     *) echo "$1" ;;
   esac
 }
@@ -562,8 +568,8 @@ STAT_START=$(head -n1 /proc/stat)
 
 for p in $PROXIES; do
   case $p in
-    direct | microsocks | ssh | shadowsocks | bethrou | bethrou-fastopen) ;;
-    *) FAIL[$p]="failed: unknown proxy name (use direct, microsocks, ssh, shadowsocks, bethrou, bethrou-fastopen)"; continue ;;
+    direct | microsocks | ssh | shadowsocks | bethrou | bethrou-fastopen | bethrou-threadpool) ;;
+    *) FAIL[$p]="failed: unknown proxy name (use direct, microsocks, ssh, shadowsocks, bethrou, bethrou-fastopen, bethrou-threadpool)"; continue ;;
   esac
   log "starting $(label "$p")"
   SOCKS_PORT="" CLIENT_PIDS="" EXIT_PIDS="" PROXY_PIDS="" REASON=""
