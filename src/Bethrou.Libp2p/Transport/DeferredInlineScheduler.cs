@@ -30,26 +30,19 @@ public sealed class DeferredInlineScheduler : PipeScheduler
     /// <summary>True while the current thread is inside a <see cref="Defer"/> scope.</summary>
     public static bool IsDeferring => t_depth > 0;
 
-    public override void Schedule(Action<object?> action, object? state)
-    {
-        ArgumentNullException.ThrowIfNull(action);
-        if (t_depth > 0)
-        {
-            (t_deferred ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
-            return;
-        }
-        action(state);
-    }
+    public override void Schedule(Action<object?> action, object? state) => RunOrDefer(ref t_deferred, action, state);
 
     /// <summary>Like <see cref="Schedule"/>, but inside a scope it runs only after every continuation scheduled the
     /// ordinary way has run: for a writer that sends what the others wrote (yamux's write loop), so that what the
     /// batch's continuations write goes out with it in one send instead of one send each.</summary>
-    public static void ScheduleLast(Action<object?> action, object? state)
+    public static void ScheduleLast(Action<object?> action, object? state) => RunOrDefer(ref t_last, action, state);
+
+    private static void RunOrDefer(ref Queue<(Action<object?> Action, object? State)>? queue, Action<object?> action, object? state)
     {
         ArgumentNullException.ThrowIfNull(action);
         if (t_depth > 0)
         {
-            (t_last ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
+            (queue ??= new Queue<(Action<object?>, object?)>()).Enqueue((action, state));
             return;
         }
         action(state);
