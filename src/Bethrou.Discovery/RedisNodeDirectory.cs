@@ -53,9 +53,10 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
     private int _state; // 0 new, 1 running, 2 stopped
     private bool _scanning;
     private bool _rescanAfter;
-    // Callers of a scan requested while another was in flight: they wait for the follow-up scan, which starts after
-    // their request (the one in flight may have read the keys before what they are waiting for was written).
-    private readonly List<TaskCompletionSource> _rescanWaiters = [];
+    // StartAsync's scan, asked for while another was in flight: it waits for the follow-up scan, which starts after
+    // the request (the one in flight may have read the keys before what it waits for was written). StartAsync runs
+    // once, so there is at most one.
+    private TaskCompletionSource? _rescanWaiter;
     private long _nextFullScan;
     private long _followUpScan = long.MaxValue;
     private int _checkFailures;
@@ -285,12 +286,9 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
                 }
             }
         }
-        // Stopped: nobody will run the follow-up scan these wait for.
-        foreach (var waiter in _rescanWaiters)
-        {
-            waiter.TrySetResult();
-        }
-        _rescanWaiters.Clear();
+        // Stopped: nobody will run the follow-up scan it waits for.
+        _rescanWaiter?.TrySetResult();
+        _rescanWaiter = null;
     }
 
     private void Handle(Work work)
@@ -581,7 +579,8 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
             _rescanAfter = true;
             if (done is not null)
             {
-                _rescanWaiters.Add(done);
+                Debug.Assert(_rescanWaiter is null, "only StartAsync waits for a scan, once");
+                _rescanWaiter = done;
             }
             return;
         }
@@ -671,30 +670,10 @@ public sealed class RedisNodeDirectory : IAsyncDisposable
         if (r.Checks is null && _rescanAfter)
         {
             _rescanAfter = false;
-            var waiters = _rescanWaiters.ToArray();
-            _rescanWaiters.Clear();
-            var done = waiters.Length switch
-            {
-                0 => null,
-                1 => waiters[0],
-                _ => CompleteAll(waiters),
-            };
+            var done = _rescanWaiter;
+            _rescanWaiter = null;
             StartScan(done);
         }
-    }
-
-    /// <summary>One completion that completes every waiter in <paramref name="waiters"/>.</summary>
-    private static TaskCompletionSource CompleteAll(TaskCompletionSource[] waiters)
-    {
-        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        all.Task.ContinueWith(static (_, state) =>
-        {
-            foreach (var w in (TaskCompletionSource[])state!)
-            {
-                w.TrySetResult();
-            }
-        }, waiters, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return all;
     }
 
     /// <summary>How long a key with this PTTL is good for: its remaining time (+1 ms, so the check lands after the expiry),

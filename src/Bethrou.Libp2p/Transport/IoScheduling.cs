@@ -31,10 +31,7 @@ public static class IoScheduling
     public const string InlineSocketCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
     /// <summary>True when continuations run inline; false when they go through the thread pool.</summary>
-    public static bool Inline => Mode.Value.Inline;
-
-    /// <summary>Why <c>BETHROU_IO_SCHEDULING</c> was not understood, or null. Programs report it at start.</summary>
-    public static string? ConfigurationError => Mode.Value.Error;
+    public static bool Inline => Mode.Value;
 
     /// <summary>
     /// For a program's first lines, before any socket exists: makes inline the default by turning on .NET's inline
@@ -68,8 +65,9 @@ public static class IoScheduling
     // Its own type, so that PreferInline can run before the mode is read.
     private static class Mode
     {
-        public static readonly (bool Inline, string? Error) Value = Parse(
+        // A value that is neither mode follows the socket setting here; programs refuse it through PreferInline.
+        public static readonly bool Value = Parse(
             Environment.GetEnvironmentVariable(EnvironmentVariable),
-            Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) == "1");
+            Environment.GetEnvironmentVariable(InlineSocketCompletionsVariable) == "1").Inline;
     }
 }
