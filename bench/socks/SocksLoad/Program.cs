@@ -12,6 +12,9 @@ internal static class Program
           stats      --file samples.txt                           percentiles of samples written by latency --samples-out
           probe      --socks ip:port --target host:port [--timeout-s 30]   retry a tiny GET until the path works
           delay      --target ip:port --delay-ms N [--listen 127.0.0.1:0]  TCP forwarder adding N ms each way (a long link)
+          floor-local  --listen ip:port [--server ip:port]        minimal .NET SOCKS5 front (plain TCP to floor-server, or direct)
+          floor-server --listen ip:port                           minimal .NET exit for floor-local (the .NET floor, bench/socks/README.md)
+          epoll-local / epoll-server                              the same two without System.Net.Sockets (own epoll loop, Linux)
         `--socks direct` skips the proxy (baseline of origin + load tool alone; target must be an IPv4 literal).
         Measurements print one `RESULT key=value ...` line on stdout.
         """;
@@ -36,6 +39,10 @@ internal static class Program
                 "probe" => await Measure.ProbeAsync(a).ConfigureAwait(false),
                 "stats" => Measure.Stats(a),
                 "delay" => await DelayForwarder.RunAsync(a).ConfigureAwait(false),
+                "floor-local" => await FloorRelay.LocalAsync(a).ConfigureAwait(false),
+                "floor-server" => await FloorRelay.ServerAsync(a).ConfigureAwait(false),
+                "epoll-local" => EpollFloorRelay.Run(a, local: true),
+                "epoll-server" => EpollFloorRelay.Run(a, local: false),
                 _ => throw new UsageException($"unknown command `{args[0]}`"),
             };
         }
