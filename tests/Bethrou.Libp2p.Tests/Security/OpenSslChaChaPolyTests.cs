@@ -50,6 +50,42 @@ public class OpenSslChaChaPolyTests
         }
     }
 
+    [Theory]
+    [InlineData(LibCrypto.MaxUpdate - 1)]
+    [InlineData(LibCrypto.MaxUpdate)]
+    [InlineData(LibCrypto.MaxUpdate + 1)]
+    [InlineData(3 * LibCrypto.MaxUpdate + 17)]
+    [InlineData(65519)]
+    public void OneUpdateLongerThanOpenSslIsGivenAtOnceSealsAndOpensAsTheBcl(int length)
+    {
+        // An update longer than LibCrypto.MaxUpdate reaches OpenSSL in pieces: same ciphertext and tag as the BCL's
+        // one-shot, in place and out of place, and it opens again in one update.
+        var key = RandomNumberGenerator.GetBytes(32);
+        var nonce = RandomNumberGenerator.GetBytes(12);
+        var ad = RandomNumberGenerator.GetBytes(5);
+        var plaintext = RandomNumberGenerator.GetBytes(length);
+        using var bcl = new ChaCha20Poly1305(key);
+        var expected = new byte[length];
+        var expectedTag = new byte[16];
+        bcl.Encrypt(nonce, plaintext, expected, expectedTag, ad);
+        using var aead = new OpenSslChaChaPoly(key);
+        foreach (var inPlace in new[] { true, false })
+        {
+            var output = inPlace ? (byte[])plaintext.Clone() : new byte[length];
+            var tag = new byte[16];
+            aead.Begin(nonce, encrypt: true, ad);
+            aead.Update(inPlace ? output : plaintext, output);
+            aead.FinishEncrypt(tag);
+            Assert.Equal(expected, output);
+            Assert.Equal(expectedTag, tag);
+
+            aead.Begin(nonce, encrypt: false, ad);
+            aead.Update(output, output);
+            Assert.True(aead.FinishDecrypt(tag));
+            Assert.Equal(plaintext, output);
+        }
+    }
+
     [Fact]
     public void MatchesTheBclOnRandomPiecesInPlaceAndOutOfPlace()
     {
