@@ -27,6 +27,7 @@ internal static class StackBench
         var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
         var conn = await client.ConnectAsync(addr);
         await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
+        await LayerBench.CeilingAsync(mib);
         await LatencyAsync(client, conn, 2000);
         await IdleStreamsAsync(client, conn, 1000);
         if (args.Contains("--two-processes"))
@@ -324,6 +325,121 @@ internal static class LayerBench
             Console.WriteLine($"echo {layers}, {mib} MiB: {mbps:0} MB/s, {cpu / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved (both ends)");
         }
         return 0;
+    }
+
+    /// <summary>
+    /// What this machine allows the stack's echo at best: the CPU one GiB moved cannot avoid (the plain TCP echo's own
+    /// cost, XSalsa20 over every byte on each side, every byte sealed once and opened once with ChaCha20-Poly1305 in
+    /// 65519-byte Noise frames, each cipher measured here on one thread through the code the stack uses), spread over
+    /// every core with nothing else to do. The stack's figure over this one is the share left to framing, pipes,
+    /// scheduling and idle time.
+    /// </summary>
+    public static async Task CeilingAsync(int mib)
+    {
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var tcpMbps = await RunOneAsync("tcp", mib * 1024L * 1024);
+        var tcp = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / (mib * 2 / 1024.0);
+        var xsalsa = SecondsPerGiB(XSalsa20Pass());
+        var (sealPass, openPass) = ChaChaPolyPasses();
+        var seal = SecondsPerGiB(sealPass);
+        var open = SecondsPerGiB(openPass);
+        var perGiBMoved = tcp + 2 * xsalsa + seal + open;
+        var cores = Environment.ProcessorCount;
+        var ceilingMbps = cores / perGiBMoved / 2 * 1073.741824; // GiB moved per second, half of it each way, in MB/s
+        Console.WriteLine(
+            $"ceiling: per GiB moved tcp echo {tcp:0.000} (at {tcpMbps:0} MB/s) + XSalsa20 2 x {xsalsa:0.000} + ChaCha20-Poly1305 seal " +
+            $"{seal:0.000} + open {open:0.000} = {perGiBMoved:0.00} CPU-s; on {cores} cores fully busy " +
+            $"with nothing else: {ceilingMbps:0} MB/s echo");
+    }
+
+    /// <summary>CPU-seconds per GiB of a pass run repeatedly for about a second (the pass reports the bytes it did and
+    /// the process CPU it spent doing them, leaving out its own set-up).</summary>
+    private static double SecondsPerGiB(Func<int, (long Bytes, double Cpu)> pass)
+    {
+        pass(64); // warm
+        var bytes = 0L;
+        var cpu = 0.0;
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(1))
+        {
+            var (b, c) = pass(256);
+            bytes += b;
+            cpu += c;
+        }
+        return cpu / (bytes / 1073741824.0);
+    }
+
+    private static double CpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+
+    private static Func<int, (long, double)> XSalsa20Pass()
+    {
+        var key = new byte[32];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(key);
+        var stream = new XSalsa20Stream(key, new byte[24]);
+        var buffer = new byte[64 * 1024];
+        return n =>
+        {
+            var cpu0 = CpuSeconds();
+            for (var i = 0; i < n; i++)
+            {
+                stream.Transform(buffer, buffer);
+            }
+            return ((long)n * buffer.Length, CpuSeconds() - cpu0);
+        };
+    }
+
+    /// <summary>Sealing and opening full Noise frames (65519 plaintext bytes) with the cipher state the transport uses.</summary>
+    private static (Func<int, (long, double)> Seal, Func<int, (long, double)> Open) ChaChaPolyPasses()
+    {
+        const int plaintext = 65519;
+        var key = new byte[32];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(key);
+        var sealer = new Bethrou.Libp2p.Security.Noise.NoiseCipherState(key);
+        var opener = new Bethrou.Libp2p.Security.Noise.NoiseCipherState(key);
+        var frame = new byte[plaintext + 16];
+        var opened = new byte[plaintext];
+        (long, double) Seal(int n)
+        {
+            var cpu0 = CpuSeconds();
+            for (var i = 0; i < n; i++)
+            {
+                sealer.Encrypt(default, frame.AsSpan(0, plaintext), frame.AsSpan(0, plaintext), frame.AsSpan(plaintext));
+            }
+            return ((long)n * plaintext, CpuSeconds() - cpu0);
+        }
+        // Frames open only in the order they were sealed: a second sealer with the same key makes each batch of 8
+        // (untimed; 8 frames stay in a core's L2 as a frame just received does), then the batch is opened the way the
+        // transport's reader does it (tag checked over the ciphertext first, then decrypted where it goes).
+        var batchSealer = new Bethrou.Libp2p.Security.Noise.NoiseCipherState(key);
+        var batch = new byte[8][];
+        for (var i = 0; i < batch.Length; i++)
+        {
+            batch[i] = new byte[plaintext + 16];
+        }
+        (long, double) Open(int n)
+        {
+            var cpu = 0.0;
+            for (var done = 0; done < n; done += batch.Length)
+            {
+                foreach (var f in batch)
+                {
+                    batchSealer.Encrypt(default, f.AsSpan(0, plaintext), f.AsSpan(0, plaintext), f.AsSpan(plaintext));
+                }
+                var cpu0 = CpuSeconds();
+                foreach (var f in batch)
+                {
+                    if (!opener.TryOpenVerified(new ReadOnlySequence<byte>(f, 0, plaintext), f.AsSpan(plaintext)))
+                    {
+                        throw new InvalidOperationException("a frame sealed here did not open");
+                    }
+                    opener.DecryptVerified(f.AsSpan(0, plaintext), opened);
+                    opener.EndVerified();
+                }
+                cpu += CpuSeconds() - cpu0;
+            }
+            return ((long)n * plaintext, cpu);
+        }
+        return (Seal, Open);
     }
 
     private static async Task<double> RunOneAsync(string layers, long total)
