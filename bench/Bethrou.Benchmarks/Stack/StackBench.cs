@@ -27,7 +27,7 @@ internal static class StackBench
         var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
         var conn = await client.ConnectAsync(addr);
         await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
-        await LayerBench.CeilingAsync(mib);
+        LayerBench.Ceiling(mib);
         await LatencyAsync(client, conn, 2000);
         await IdleStreamsAsync(client, conn, 1000);
         if (args.Contains("--two-processes"))
@@ -328,17 +328,15 @@ internal static class LayerBench
     }
 
     /// <summary>
-    /// What this machine allows the stack's echo at best: the CPU one GiB moved cannot avoid (the plain TCP echo's own
-    /// cost, XSalsa20 over every byte on each side, every byte sealed once and opened once with ChaCha20-Poly1305 in
+    /// What this machine allows the stack's echo at best: the CPU one GiB moved cannot avoid (the kernel's, from an
+    /// echo over plain blocking sockets; XSalsa20 over every byte on each side, every byte sealed once and opened once with ChaCha20-Poly1305 in
     /// 65519-byte Noise frames, each cipher measured here on one thread through the code the stack uses), spread over
     /// every core with nothing else to do. The stack's figure over this one is the share left to framing, pipes,
     /// scheduling and idle time.
     /// </summary>
-    public static async Task CeilingAsync(int mib)
+    public static void Ceiling(int mib)
     {
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-        var tcpMbps = await RunOneAsync("tcp", mib * 1024L * 1024);
-        var tcp = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / (mib * 2 / 1024.0);
+        var (tcp, tcpMbps) = RawTcpEcho(mib * 1024L * 1024);
         var xsalsa = SecondsPerGiB(XSalsa20Pass());
         var (sealPass, openPass) = ChaChaPolyPasses();
         var seal = SecondsPerGiB(sealPass);
@@ -347,9 +345,62 @@ internal static class LayerBench
         var cores = Environment.ProcessorCount;
         var ceilingMbps = cores / perGiBMoved / 2 * 1073.741824; // GiB moved per second, half of it each way, in MB/s
         Console.WriteLine(
-            $"ceiling: per GiB moved tcp echo {tcp:0.000} (at {tcpMbps:0} MB/s) + XSalsa20 2 x {xsalsa:0.000} + ChaCha20-Poly1305 seal " +
+            $"ceiling: per GiB moved raw TCP echo {tcp:0.000} (at {tcpMbps:0} MB/s) + XSalsa20 2 x {xsalsa:0.000} + ChaCha20-Poly1305 seal " +
             $"{seal:0.000} + open {open:0.000} = {perGiBMoved:0.00} CPU-s; on {cores} cores fully busy " +
             $"with nothing else: {ceilingMbps:0} MB/s echo");
+    }
+
+    /// <summary>The kernel's share: an echo over plain blocking sockets (a thread per direction at each end, 256 KiB
+    /// reads and writes, no pipes), CPU-seconds per GiB moved and MB/s each way.</summary>
+    private static (double CpuPerGiBMoved, double Mbps) RawTcpEcho(long total)
+    {
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using var client = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        client.Connect(listener.LocalEndPoint!);
+        using var server = listener.Accept();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        var echo = new Thread(() =>
+        {
+            var buffer = new byte[256 * 1024];
+            int n;
+            while ((n = server.Receive(buffer)) > 0)
+            {
+                server.Send(buffer.AsSpan(0, n));
+            }
+            server.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        });
+        var sender = new Thread(() =>
+        {
+            var chunk = new byte[256 * 1024];
+            for (var sent = 0L; sent < total;)
+            {
+                var n = (int)Math.Min(chunk.Length, total - sent);
+                client.Send(chunk.AsSpan(0, n));
+                sent += n;
+            }
+            client.Shutdown(System.Net.Sockets.SocketShutdown.Send);
+        });
+        echo.Start();
+        sender.Start();
+        var buffer = new byte[256 * 1024];
+        long received = 0;
+        int r;
+        while ((r = client.Receive(buffer)) > 0)
+        {
+            received += r;
+        }
+        sender.Join();
+        echo.Join();
+        var seconds = sw.Elapsed.TotalSeconds;
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        if (received != total)
+        {
+            throw new InvalidOperationException($"raw echo returned {received} of {total} bytes");
+        }
+        return (cpu / (total * 2 / 1073741824.0), total / seconds / 1e6);
     }
 
     /// <summary>CPU-seconds per GiB of a pass run repeatedly for about a second (the pass reports the bytes it did and
