@@ -72,23 +72,12 @@ internal static class FloorRelay
                 await app.SendAsync(new byte[] { 5, 7, 0, 1, 0, 0, 0, 0, 0, 0 }).ConfigureAwait(false);
                 return;
             }
-            var atyp = buf[3];
-            int addrLen;
-            var at = 1;
-            buf[0] = atyp;
-            switch (atyp)
+            buf[0] = buf[3];
+            var header = await ReadAddressAsync(app, buf).ConfigureAwait(false); // ATYP [LEN] ADDR PORT, as floor-server reads it
+            if (header == 0)
             {
-                case 1: addrLen = 4; break;
-                case 4: addrLen = 16; break;
-                case 3:
-                    await ReadExactlyAsync(app, buf.AsMemory(1, 1)).ConfigureAwait(false);
-                    addrLen = buf[1];
-                    at = 2;
-                    break;
-                default: return;
+                return;
             }
-            await ReadExactlyAsync(app, buf.AsMemory(at, addrLen + 2)).ConfigureAwait(false);
-            var header = at + addrLen + 2; // ATYP [LEN] ADDR PORT, as floor-server reads it
             var success = new byte[] { 5, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
             if (server is null)
             {
@@ -127,21 +116,12 @@ internal static class FloorRelay
         try
         {
             await ReadExactlyAsync(tunnel, buf.AsMemory(0, 1)).ConfigureAwait(false);
-            var at = 1;
-            int addrLen;
-            switch (buf[0])
+            var header = await ReadAddressAsync(tunnel, buf).ConfigureAwait(false);
+            if (header == 0)
             {
-                case 1: addrLen = 4; break;
-                case 4: addrLen = 16; break;
-                case 3:
-                    await ReadExactlyAsync(tunnel, buf.AsMemory(1, 1)).ConfigureAwait(false);
-                    addrLen = buf[1];
-                    at = 2;
-                    break;
-                default: return;
+                return;
             }
-            await ReadExactlyAsync(tunnel, buf.AsMemory(at, addrLen + 2)).ConfigureAwait(false);
-            up = await ConnectAsync(buf.AsSpan(0, at + addrLen + 2).ToArray()).ConfigureAwait(false);
+            up = await ConnectAsync(buf.AsSpan(0, header).ToArray()).ConfigureAwait(false);
             if (up is null)
             {
                 return;
@@ -156,6 +136,27 @@ internal static class FloorRelay
             up?.Dispose();
             tunnel.Dispose();
         }
+    }
+
+    /// <summary>With the address type already in <paramref name="buf"/>[0], reads the rest of a SOCKS5-form address
+    /// ([LEN] ADDR PORT) after it; returns the whole address's length, or 0 for an unknown type.</summary>
+    private static async Task<int> ReadAddressAsync(Socket s, byte[] buf)
+    {
+        var at = 1;
+        int addrLen;
+        switch (buf[0])
+        {
+            case 1: addrLen = 4; break;
+            case 4: addrLen = 16; break;
+            case 3:
+                await ReadExactlyAsync(s, buf.AsMemory(1, 1)).ConfigureAwait(false);
+                addrLen = buf[1];
+                at = 2;
+                break;
+            default: return 0;
+        }
+        await ReadExactlyAsync(s, buf.AsMemory(at, addrLen + 2)).ConfigureAwait(false);
+        return at + addrLen + 2;
     }
 
     /// <summary>Connects to a SOCKS5-form address (ATYP [LEN] ADDR PORT); null when it cannot.</summary>
