@@ -6,6 +6,7 @@
 #   epoll-floor       socksload epoll-local + epoll-server: C#, own epoll loop through libc, no System.Net.Sockets
 #   dotnet-floor      socksload floor-local + floor-server: C# with System.Net.Sockets async, inline completions
 #   dotnet-floor-pool the same with completions on the thread pool (.NET's default)
+#   dotnet-floor-1e   dotnet-floor with one socket engine thread per process (DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1)
 #   bethrou, bethrou-fast-open   bethrou client + node (shipped defaults; --fast-open)
 #   microsocks, epoll-direct, dotnet-direct   one-process proxies (no second hop), for scale
 # The floors do no encryption, no multiplexing, no policy and open one TCP connection per request to their server
@@ -23,7 +24,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 ROUNDS=${1:-3}
 REQUESTS=${2:-2000}
-ROWS=${ROWS:-"ss-libev epoll-floor dotnet-floor dotnet-floor-pool bethrou bethrou-fast-open microsocks epoll-direct dotnet-direct"}
+ROWS=${ROWS:-"ss-libev epoll-floor dotnet-floor dotnet-floor-pool dotnet-floor-1e bethrou bethrou-fast-open microsocks epoll-direct dotnet-direct"}
 BIN="$ROOT/src/Bethrou.Cli/bin/Release/net10.0/bethrou"
 SL="$HERE/SocksLoad/bin/Release/net10.0/socksload"
 WORK=$(mktemp -d /tmp/bethrou-floor.XXXXXX)
@@ -62,11 +63,12 @@ for row in $ROWS; do
       s=$(port); l=$(port)
       bg "$row" "$SL" epoll-server --listen "127.0.0.1:$s"
       bg "$row" "$SL" epoll-local --listen "127.0.0.1:$l" --server "127.0.0.1:$s" ;;
-    dotnet-floor|dotnet-floor-pool)
+    dotnet-floor|dotnet-floor-pool|dotnet-floor-1e)
       inline=1; [ "$row" = dotnet-floor-pool ] && inline=0
+      engines=""; [ "$row" = dotnet-floor-1e ] && engines=DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1
       s=$(port); l=$(port)
-      bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline "$SL" floor-server --listen "127.0.0.1:$s"
-      bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline "$SL" floor-local --listen "127.0.0.1:$l" --server "127.0.0.1:$s" ;;
+      bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline $engines "$SL" floor-server --listen "127.0.0.1:$s"
+      bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline $engines "$SL" floor-local --listen "127.0.0.1:$l" --server "127.0.0.1:$s" ;;
     bethrou|bethrou-fast-open)
       if [ ! -f "$WORK/network.key" ]; then
         "$BIN" psk generate --out "$WORK/network.key" >/dev/null || exit 1
