@@ -329,9 +329,9 @@ internal static class LayerBench
 
     /// <summary>
     /// What this machine allows the stack's echo at best: the CPU one GiB moved cannot avoid (the kernel's, from an
-    /// echo over plain blocking sockets; XSalsa20 over every byte on each side, every byte sealed once and opened once with ChaCha20-Poly1305 in
-    /// 65519-byte Noise frames, each cipher measured here on one thread through the code the stack uses), spread over
-    /// every core with nothing else to do. The stack's figure over this one is the share left to framing, pipes,
+    /// echo over plain blocking sockets; XSalsa20 over every byte on each side; every byte sealed once and opened once
+    /// with ChaCha20-Poly1305 in 65519-byte Noise frames, each cipher measured here on one thread through the code the
+    /// stack uses), spread over every core with nothing else to do. The stack's figure over this one is the share left to framing, pipes,
     /// scheduling and idle time.
     /// </summary>
     public static void Ceiling(int mib)
@@ -360,7 +360,7 @@ internal static class LayerBench
         using var client = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
         client.Connect(listener.LocalEndPoint!);
         using var server = listener.Accept();
-        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var cpu0 = CpuSeconds();
         var sw = Stopwatch.StartNew();
         var echo = new Thread(() =>
         {
@@ -395,7 +395,7 @@ internal static class LayerBench
         sender.Join();
         echo.Join();
         var seconds = sw.Elapsed.TotalSeconds;
-        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        var cpu = CpuSeconds() - cpu0;
         if (received != total)
         {
             throw new InvalidOperationException($"raw echo returned {received} of {total} bytes");
