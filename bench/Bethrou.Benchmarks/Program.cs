@@ -4,7 +4,7 @@ namespace Bethrou.Benchmarks;
 
 internal static class Program
 {
-    /// <summary>`stack [MiB] [rounds] [--no-js] [--two-processes]` runs the end-to-end stack figures (`echo-server PSKFILE`
+    /// <summary>`stack [MiB] [rounds] [--no-js] [--two-processes] [--echo-only]` runs the end-to-end stack figures (`echo-server PSKFILE`
     /// is the other end of `--two-processes`), `discovery [nodes] [ttl-s] [heartbeat-s] [window-s]`
     /// the Redis discovery scale figures; anything else goes to BenchmarkDotNet.</summary>
     public static async Task<int> Main(string[] args)

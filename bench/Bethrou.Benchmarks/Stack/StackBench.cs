@@ -27,9 +27,12 @@ internal static class StackBench
         var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
         var conn = await client.ConnectAsync(addr);
         await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
-        LayerBench.Ceiling(mib);
-        await LatencyAsync(client, conn, 2000);
-        await IdleStreamsAsync(client, conn, 1000);
+        if (!args.Contains("--echo-only"))
+        {
+            LayerBench.Ceiling(mib);
+            await LatencyAsync(client, conn, 2000);
+            await IdleStreamsAsync(client, conn, 1000);
+        }
         if (args.Contains("--two-processes"))
         {
             await TwoProcessEchoAsync(psk, client, mib, rounds);
@@ -134,7 +137,13 @@ internal static class StackBench
         var dir = Directory.CreateTempSubdirectory("bethrou-bench-");
         var pskFile = Path.Combine(dir.FullName, "swarm.key");
         await File.WriteAllBytesAsync(pskFile, psk.ToFileBytes());
-        var psi = new ProcessStartInfo(Environment.ProcessPath!, [typeof(StackBench).Assembly.Location, "echo-server", pskFile])
+        // Started the way this process was: through the apphost (`dotnet run`, the built executable) or through the
+        // `dotnet` host with the assembly as its first argument.
+        var host = Environment.ProcessPath!;
+        string[] arguments = Path.GetFileNameWithoutExtension(host) == "dotnet"
+            ? [typeof(StackBench).Assembly.Location, "echo-server", pskFile]
+            : ["echo-server", pskFile];
+        var psi = new ProcessStartInfo(host, arguments)
         {
             RedirectStandardOutput = true,
             RedirectStandardInput = true,
