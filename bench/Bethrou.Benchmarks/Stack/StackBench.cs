@@ -26,16 +26,22 @@ internal static class StackBench
         await using var client = await StartHostAsync(psk, listen: false);
         var addr = server.ListenAddresses[0].WithPeerId(server.LocalPeer);
         var conn = await client.ConnectAsync(addr);
-        await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
+        var oneProcess = await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C#", "both ends", () => Process.GetCurrentProcess().TotalProcessorTime);
+        double? ceiling = null;
         if (!args.Contains("--echo-only"))
         {
-            LayerBench.Ceiling(mib);
+            ceiling = LayerBench.Ceiling(mib);
+            PrintAgainstCeiling("one process", oneProcess, ceiling.Value);
             await LatencyAsync(client, conn, 2000);
             await IdleStreamsAsync(client, conn, 1000);
         }
         if (args.Contains("--two-processes"))
         {
-            await TwoProcessEchoAsync(psk, client, mib, rounds);
+            var twoProcesses = await TwoProcessEchoAsync(psk, client, mib, rounds);
+            if (ceiling is { } c)
+            {
+                PrintAgainstCeiling("two processes", twoProcesses, c);
+            }
         }
         if (!args.Contains("--no-js"))
         {
@@ -117,22 +123,35 @@ internal static class StackBench
         dir.Delete(recursive: true);
     }
 
-    /// <summary>Echo rounds of <paramref name="mib"/> MiB with throughput and CPU per GiB moved (from <paramref name="cpu"/>).</summary>
-    private static async Task EchoRoundsAsync(Libp2pHost client, Libp2pConnection conn, int mib, int rounds, string label, string cpuScope,
+    /// <summary>The echo rounds after the first (which runs tier-0 code in this process) as a share of the ceiling
+    /// measured in the same run.</summary>
+    private static void PrintAgainstCeiling(string label, List<double> rounds, double ceiling)
+    {
+        var steady = rounds.Count > 1 ? rounds.Skip(1).ToList() : rounds;
+        Console.WriteLine($"echo against the ceiling, {label} (rounds after the first): " +
+            string.Join(" / ", steady.Select(r => $"{r:0} MB/s = {r / ceiling * 100:0} %")));
+    }
+
+    /// <summary>Echo rounds of <paramref name="mib"/> MiB with throughput and CPU per GiB moved (from <paramref name="cpu"/>);
+    /// returns each round's MB/s.</summary>
+    private static async Task<List<double>> EchoRoundsAsync(Libp2pHost client, Libp2pConnection conn, int mib, int rounds, string label, string cpuScope,
         Func<TimeSpan> cpu)
     {
+        var results = new List<double>(rounds);
         for (var i = 0; i < rounds; i++)
         {
             var cpu0 = cpu();
             var mbps = await EchoAsync(client, conn, mib * 1024L * 1024);
             var used = (cpu() - cpu0).TotalSeconds;
             Console.WriteLine($"{label} tcp+pnet+noise+yamux, 1 stream, {mib} MiB: {mbps:0} MB/s, {used / (mib * 2 / 1024.0):0.00} CPU-s per GiB moved ({cpuScope})");
+            results.Add(mbps);
         }
+        return results;
     }
 
     /// <summary>The same echo with the listening end in a child process (two hosts, two runtimes, as between two
     /// machines); CPU counts both processes.</summary>
-    private static async Task TwoProcessEchoAsync(PreSharedKey psk, Libp2pHost client, int mib, int rounds)
+    private static async Task<List<double>> TwoProcessEchoAsync(PreSharedKey psk, Libp2pHost client, int mib, int rounds)
     {
         var dir = Directory.CreateTempSubdirectory("bethrou-bench-");
         var pskFile = Path.Combine(dir.FullName, "swarm.key");
@@ -153,7 +172,7 @@ internal static class StackBench
         {
             var line = await server.StandardOutput.ReadLineAsync() ?? throw new InvalidOperationException("echo server exited");
             var conn = await client.ConnectAsync(Multiaddress.Parse(line.Trim()));
-            await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C# two processes", "both processes", () =>
+            return await EchoRoundsAsync(client, conn, mib, rounds, "echo C#<->C# two processes", "both processes", () =>
             {
                 server.Refresh();
                 return Process.GetCurrentProcess().TotalProcessorTime + server.TotalProcessorTime;
@@ -343,7 +362,7 @@ internal static class LayerBench
     /// stack uses), spread over every core with nothing else to do. The stack's figure over this one is the share left to framing, pipes,
     /// scheduling and idle time.
     /// </summary>
-    public static void Ceiling(int mib)
+    public static double Ceiling(int mib)
     {
         var (tcp, tcpMbps) = RawTcpEcho(mib * 1024L * 1024);
         var xsalsa = SecondsPerGiB(XSalsa20Pass());
@@ -357,6 +376,7 @@ internal static class LayerBench
             $"ceiling: per GiB moved raw TCP echo {tcp:0.000} (at {tcpMbps:0} MB/s) + XSalsa20 2 x {xsalsa:0.000} + ChaCha20-Poly1305 seal " +
             $"{seal:0.000} + open {open:0.000} = {perGiBMoved:0.00} CPU-s; on {cores} cores fully busy " +
             $"with nothing else: {ceilingMbps:0} MB/s echo");
+        return ceilingMbps;
     }
 
     /// <summary>The kernel's share: an echo over plain blocking sockets (a thread per direction at each end, 256 KiB
