@@ -38,6 +38,14 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
     private bool _outboundReaderDone;
     private long _sendWindow = YamuxOptions.SpecInitialWindow;
 
+    // A direct write (Output.WriteAsync of a large buffer, Input.CopyToAsync into a stream): the application's own
+    // memory, framed (and so encrypted) straight out of it by the write loop, after whatever the pipe holds; its task
+    // completes once every byte is framed, when the application may reuse the memory. Under _outLock.
+    private ReadOnlySequence<byte> _direct;
+    private TaskCompletionSource<FlushResult>? _directDone;
+    private CancellationTokenRegistration _directCancel;
+    private readonly PipeScheduler _applicationScheduler;
+
     private int _pending;
     private long _pendingWindowDelta;
     private int _state;
@@ -54,6 +62,7 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         _outbound = new Pipe(outboundOptions);
         _input = new StreamInput(this, _inbound.Reader);
         _output = new StreamOutput(this, _outbound.Writer);
+        _applicationScheduler = outboundOptions.WriterScheduler ?? PipeScheduler.ThreadPool;
         _window = new YamuxReceiveWindow(options.InitialStreamWindow, now);
         // The peer starts at the spec window; anything above it goes out with our SYN or ACK.
         _pendingWindowDelta = options.InitialStreamWindow - YamuxOptions.SpecInitialWindow;
@@ -387,6 +396,7 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         }
 
         var finished = false;
+        TaskCompletionSource<FlushResult>? directDone = null;
         lock (_outLock)
         {
             if (_outboundReaderDone)
@@ -394,31 +404,37 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                 return written;
             }
             var reader = _outbound.Reader;
-            if (!reader.TryRead(out var result))
-            {
-                return written;
-            }
-            var buffer = result.Buffer;
             var window = Interlocked.Read(ref _sendWindow);
-            var toSend = Math.Min(Math.Min(buffer.Length, window), budget);
-            var position = buffer.Start;
+            var allowed = Math.Min(window, budget);
             long sent = 0;
-            while (sent < toSend)
+            long remaining = 0;
+            var pipeCompleted = false;
+            if (reader.TryRead(out var result))
             {
-                var frame = (int)Math.Min(toSend - sent, maxFrame);
-                var payload = buffer.Slice(position, frame);
-                YamuxFrame.WriteData(writer, Id, YamuxFlags.None, payload);
-                position = payload.End;
-                sent += frame;
+                var buffer = result.Buffer;
+                var n = Math.Min(buffer.Length, allowed);
+                sent = n;
+                remaining = buffer.Length - n; // before AdvanceTo: it recycles the buffer's segments
+                pipeCompleted = result.IsCompleted;
+                reader.AdvanceTo(WriteData(writer, buffer, n, maxFrame, ref written));
+            }
+            if (remaining == 0 && !_direct.IsEmpty)
+            {
+                // What was written before the direct write has gone: frame the application's memory.
+                var n = Math.Min(_direct.Length, allowed - sent);
+                _direct = _direct.Slice(WriteData(writer, _direct, n, maxFrame, ref written));
+                sent += n;
+                remaining = _direct.Length;
+                if (remaining == 0)
+                {
+                    directDone = TakeDirect();
+                }
             }
             if (sent > 0)
             {
                 Interlocked.Add(ref _sendWindow, -sent);
-                written += sent + (((sent - 1) / maxFrame) + 1) * YamuxFrame.HeaderLength;
             }
-            var remaining = buffer.Length - sent;
-            reader.AdvanceTo(position);
-            if (remaining == 0 && result.IsCompleted)
+            if (remaining == 0 && pipeCompleted)
             {
                 YamuxFrame.Write(writer, new YamuxHeader(YamuxFrameType.WindowUpdate, YamuxFlags.Fin, Id, 0));
                 written += YamuxFrame.HeaderLength;
@@ -432,11 +448,141 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                 _session.Schedule(this);
             }
         }
+        if (directDone is not null)
+        {
+            CompleteDirect(directDone, null);
+        }
         if (finished)
         {
             UpdateState(LocalFin);
         }
         return written;
+    }
+
+    /// <summary>Frames the first <paramref name="count"/> bytes of <paramref name="data"/> as Data frames of at most
+    /// <paramref name="maxFrame"/> bytes; returns the position after them.</summary>
+    private SequencePosition WriteData(IBufferWriter<byte> writer, in ReadOnlySequence<byte> data, long count, int maxFrame, ref long written)
+    {
+        var position = data.Start;
+        long sent = 0;
+        while (sent < count)
+        {
+            var frame = (int)Math.Min(count - sent, maxFrame);
+            var payload = data.Slice(position, frame);
+            YamuxFrame.WriteData(writer, Id, YamuxFlags.None, payload);
+            position = payload.End;
+            sent += frame;
+            written += frame + YamuxFrame.HeaderLength;
+        }
+        return position;
+    }
+
+    // ---------------------------------------------------------------- direct writes (application side)
+
+    /// <summary>Starts a direct write of <paramref name="data"/>, which the caller must leave untouched until the
+    /// returned task completes. False (nothing started) when the bytes have to go through the pipe instead: bytes of
+    /// the application's are unflushed there, a direct write is already under way, or the stream cannot send.</summary>
+    internal bool TryWriteDirect(in ReadOnlySequence<byte> data, CancellationToken cancellationToken, out ValueTask<FlushResult> done)
+    {
+        done = default;
+        if (cancellationToken.IsCancellationRequested || data.IsEmpty)
+        {
+            return false;
+        }
+        var tcs = new TaskCompletionSource<FlushResult>();
+        lock (_outLock)
+        {
+            if (_outboundReaderDone || _directDone is not null || _resetException is not null || _outbound.Writer.UnflushedBytes != 0)
+            {
+                return false;
+            }
+            _direct = data;
+            _directDone = tcs;
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((YamuxStream)state!).CancelDirect(token), this);
+            lock (_outLock)
+            {
+                if (_directDone == tcs)
+                {
+                    _directCancel = registration;
+                    registration = default;
+                }
+            }
+            registration.Unregister(); // the write ended (or was canceled) before the registration was stored
+        }
+        _session.Schedule(this);
+        done = new ValueTask<FlushResult>(tcs.Task);
+        return true;
+    }
+
+    /// <summary>Under _outLock: ends the direct write (its bytes all framed, moved to the pipe, or dropped).</summary>
+    private TaskCompletionSource<FlushResult>? TakeDirect()
+    {
+        var tcs = _directDone;
+        _directDone = null;
+        _direct = default;
+        _directCancel.Unregister(); // never waits for a running callback (which may be waiting for _outLock)
+        _directCancel = default;
+        return tcs;
+    }
+
+    /// <summary>Completes a direct write's task the way the stream's pipes complete the application's awaits: deferred
+    /// to the end of the loop's batch on its thread in inline scheduling, on the thread pool otherwise.</summary>
+    private void CompleteDirect(TaskCompletionSource<FlushResult> tcs, Exception? error)
+    {
+        _applicationScheduler.Schedule(static state =>
+        {
+            var (tcs, error) = ((TaskCompletionSource<FlushResult>, Exception?))state!;
+            if (error is null)
+            {
+                tcs.TrySetResult(new FlushResult(isCanceled: false, isCompleted: false));
+            }
+            else
+            {
+                tcs.TrySetException(error);
+            }
+        }, (tcs, error));
+    }
+
+    /// <summary>The direct write's token was canceled: what is not framed yet is copied into the pipe (so nothing of the
+    /// application's is lost, as with a canceled flush) and the write throws <see cref="OperationCanceledException"/>.</summary>
+    private void CancelDirect(CancellationToken token)
+    {
+        TaskCompletionSource<FlushResult>? tcs;
+        lock (_outLock)
+        {
+            if (_directDone is null)
+            {
+                return;
+            }
+            if (!_outboundReaderDone && !_direct.IsEmpty)
+            {
+                var writer = _outbound.Writer;
+                foreach (var segment in _direct)
+                {
+                    writer.Write(segment.Span);
+                }
+                // Commits the bytes; a flush held back by the pipe's threshold is released at once instead of waited for.
+                var flush = writer.FlushAsync(CancellationToken.None);
+                if (!flush.IsCompleted)
+                {
+                    writer.CancelPendingFlush();
+                }
+                if (flush.IsCompleted)
+                {
+                    flush.GetAwaiter().GetResult();
+                }
+                else
+                {
+                    _session.Observe(flush.AsTask(), "canceled direct write");
+                }
+            }
+            tcs = TakeDirect();
+        }
+        _session.Schedule(this);
+        CompleteDirect(tcs!, new OperationCanceledException("yamux: the write was canceled; its bytes stay queued on the stream", token));
     }
 
     // ---------------------------------------------------------------- state
@@ -469,6 +615,7 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                 _inbound.Writer.Complete(error);
             }
         }
+        TaskCompletionSource<FlushResult>? direct;
         lock (_outLock)
         {
             if (!_outboundReaderDone)
@@ -476,6 +623,11 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                 _outboundReaderDone = true;
                 _outbound.Reader.Complete(error);
             }
+            direct = TakeDirect();
+        }
+        if (direct is not null)
+        {
+            CompleteDirect(direct, error);
         }
     }
 
@@ -527,7 +679,9 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         /// <summary>As <see cref="PipeReader.CopyToAsync(PipeWriter, CancellationToken)"/>, but each read's whole
         /// buffer is written before one flush. The base flushes per segment, and a stream's buffer is made of 16 KiB
         /// blocks: copied into another yamux stream or a transport, that became a frame, a Noise frame and a send per
-        /// 16 KiB where one flush per read sends up to 64 KiB frames in one batch.</summary>
+        /// 16 KiB where one flush per read sends up to 64 KiB frames in one batch. Into another yamux stream, a read
+        /// is framed straight out of this stream's buffer (a direct write) instead of being copied into that
+        /// stream's.</summary>
         public override async Task CopyToAsync(PipeWriter destination, CancellationToken cancellationToken = default)
         {
             ArgumentNullException.ThrowIfNull(destination);
@@ -540,13 +694,30 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                     AdvanceTo(buffer.Start);
                     throw new OperationCanceledException("The read was canceled.");
                 }
-                foreach (var segment in buffer)
+                if (!buffer.IsEmpty && destination is StreamOutput output && output.TryWriteDirect(buffer, cancellationToken, out var direct))
                 {
-                    destination.Write(segment.Span);
+                    FlushResult written;
+                    try
+                    {
+                        written = await direct.ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        // Framed, or (canceled) copied into the destination's pipe, or (reset) dropped with the stream.
+                        AdvanceTo(buffer.End);
+                    }
+                    if (written.IsCompleted)
+                    {
+                        return;
+                    }
                 }
-                AdvanceTo(buffer.End);
-                if (!buffer.IsEmpty)
+                else if (!buffer.IsEmpty)
                 {
+                    foreach (var segment in buffer)
+                    {
+                        destination.Write(segment.Span);
+                    }
+                    AdvanceTo(buffer.End);
                     var flush = await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
                     if (flush.IsCanceled)
                     {
@@ -556,6 +727,10 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
                     {
                         return;
                     }
+                }
+                else
+                {
+                    AdvanceTo(buffer.End);
                 }
                 if (result.IsCompleted)
                 {
@@ -611,6 +786,25 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         public override long UnflushedBytes => inner.UnflushedBytes;
 
         public override void Advance(int bytes) => inner.Advance(bytes);
+
+        /// <summary>Writes of at least a block go to the write loop straight from <paramref name="source"/>, which is
+        /// framed (and encrypted) from there instead of being copied into the stream's buffer first; the call completes
+        /// once every byte is framed, and the memory is the caller's again. Smaller writes, and writes made while bytes
+        /// from GetMemory/Advance are still unflushed, are copied as usual.</summary>
+        public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+        {
+            if (source.Length >= YamuxBlockPool.DefaultBlockSize && TryWriteDirect(new ReadOnlySequence<byte>(source), cancellationToken, out var done))
+            {
+                return done;
+            }
+            return base.WriteAsync(source, cancellationToken);
+        }
+
+        internal bool TryWriteDirect(in ReadOnlySequence<byte> data, CancellationToken cancellationToken, out ValueTask<FlushResult> done)
+        {
+            done = default;
+            return !_completed && stream.TryWriteDirect(data, cancellationToken, out done);
+        }
 
         public override void CancelPendingFlush() => inner.CancelPendingFlush();
 
