@@ -8,6 +8,8 @@
 #   dotnet-floor-pool the same with completions on the thread pool (.NET's default)
 #   dotnet-floor-1e   dotnet-floor with one socket engine thread per process (DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1)
 #   bethrou, bethrou-fast-open   bethrou client + node (shipped defaults; --fast-open)
+#   bethrou-base      the same with another build, BASE_BIN=/path/to/bethrou (e.g. a worktree of an earlier commit),
+#                     for an A/B of two builds in one run
 #   microsocks, epoll-direct, dotnet-direct   one-process proxies (no second hop), for scale
 # The floors do no encryption, no multiplexing, no policy and open one TCP connection per request to their server
 # (as ss-local does); they reply success at once (as ss-local and bethrou --fast-open do).
@@ -69,20 +71,25 @@ for row in $ROWS; do
       s=$(port); l=$(port)
       bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline $engines "$SL" floor-server --listen "127.0.0.1:$s"
       bg "$row" env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=$inline $engines "$SL" floor-local --listen "127.0.0.1:$l" --server "127.0.0.1:$s" ;;
-    bethrou|bethrou-fast-open)
+    bethrou|bethrou-fast-open|bethrou-base)
+      bin=$BIN
+      if [ "$row" = bethrou-base ]; then
+        [ -x "${BASE_BIN:-}" ] || { echo "$row: set BASE_BIN to another bethrou executable" >&2; exit 2; }
+        bin=$BASE_BIN
+      fi
       if [ ! -f "$WORK/network.key" ]; then
         "$BIN" psk generate --out "$WORK/network.key" >/dev/null || exit 1
         "$BIN" identity generate --out "$WORK/node.key" >/dev/null 2>&1 || exit 1
       fi
       l=$(port)
-      bg "$row" env BETHROU_STATE_DIR="$WORK/state-$row" "$BIN" node --key "$WORK/network.key" --identity "$WORK/node.key" \
+      bg "$row" env BETHROU_STATE_DIR="$WORK/state-$row" "$bin" node --key "$WORK/network.key" --identity "$WORK/node.key" \
         --listen /ip4/127.0.0.1/tcp/0 --allow-private --log-level warn
       addr=""
       for _ in $(seq 200); do addr=$(grep -m1 '^/ip4/' "$WORK/$row.log"); [ -n "$addr" ] && break; sleep 0.05; done
       [ -n "$addr" ] || { echo "$row: node printed no address" >&2; continue; }
       extra=""; [ "$row" = bethrou-fast-open ] && extra=--fast-open
       # shellcheck disable=SC2086
-      bg "$row" env BETHROU_STATE_DIR="$WORK/state-$row" "$BIN" client --key "$WORK/network.key" --node "$addr" \
+      bg "$row" env BETHROU_STATE_DIR="$WORK/state-$row" "$bin" client --key "$WORK/network.key" --node "$addr" \
         --listen "127.0.0.1:$l" --log-level warn $extra ;;
     microsocks)
       command -v microsocks >/dev/null || { echo "$row: not installed (bench/socks/setup.sh)" >&2; continue; }
