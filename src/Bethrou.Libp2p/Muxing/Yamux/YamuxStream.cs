@@ -501,7 +501,11 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         }
         if (cancellationToken.CanBeCanceled)
         {
-            var registration = cancellationToken.UnsafeRegister(static (state, token) => ((YamuxStream)state!).CancelDirect(token), this);
+            var registration = cancellationToken.UnsafeRegister(static (state, token) =>
+            {
+                var (stream, write) = ((YamuxStream, TaskCompletionSource<FlushResult>))state!;
+                stream.CancelDirect(write, token);
+            }, (this, tcs));
             lock (_outLock)
             {
                 if (_directDone == tcs)
@@ -548,14 +552,14 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
 
     /// <summary>The direct write's token was canceled: what is not framed yet is copied into the pipe (so nothing of the
     /// application's is lost, as with a canceled flush) and the write throws <see cref="OperationCanceledException"/>.</summary>
-    private void CancelDirect(CancellationToken token)
+    private void CancelDirect(TaskCompletionSource<FlushResult> write, CancellationToken token)
     {
         TaskCompletionSource<FlushResult>? tcs;
         lock (_outLock)
         {
-            if (_directDone is null)
+            if (_directDone != write)
             {
-                return;
+                return; // that write already ended (a callback racing its end must not cancel the next one)
             }
             if (!_outboundReaderDone && !_direct.IsEmpty)
             {
