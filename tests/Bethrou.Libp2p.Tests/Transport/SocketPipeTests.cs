@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using Bethrou.Libp2p.Tests.Muxing;
 using Bethrou.Libp2p.Transport.Tcp;
 
 namespace Bethrou.Libp2p.Tests.Transport;
@@ -22,7 +23,7 @@ public class SocketPipeTests
         {
             var sent = Enumerable.Range(0, 1000 * round).Select(i => (byte)(i * round)).ToArray();
             await peer.SendAsync(sent, SocketFlags.None, ct);
-            var received = await ReadExactlyAsync(pipe.Input, sent.Length, ct);
+            var received = await YamuxTest.ReadExactlyAsync(pipe.Input, sent.Length, ct);
             Assert.Equal(sent, received);
 
             // Everything read and consumed: the receive loop waits for the next bytes without a buffer rented.
@@ -57,22 +58,9 @@ public class SocketPipeTests
             await peer.SendAsync(sent, SocketFlags.None, ct);
             peer.Shutdown(SocketShutdown.Send);
         }, ct);
-        var received = new ArrayBufferWriter<byte>();
-        while (true)
-        {
-            var result = await pipe.Input.ReadAsync(ct);
-            foreach (var segment in result.Buffer)
-            {
-                received.Write(segment.Span);
-            }
-            pipe.Input.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
-            {
-                break;
-            }
-        }
+        var received = await YamuxTest.ReadAllAsync(pipe.Input, ct);
         await send;
-        Assert.True(sent.AsSpan().SequenceEqual(received.WrittenSpan));
+        Assert.True(sent.AsSpan().SequenceEqual(received));
     }
 
     private static async Task<(Socket Peer, Socket Local)> ConnectedPairAsync()
@@ -83,21 +71,6 @@ public class SocketPipeTests
         var peer = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await peer.ConnectAsync(listener.LocalEndPoint!);
         return (peer, await listener.AcceptAsync());
-    }
-
-    private static async Task<byte[]> ReadExactlyAsync(PipeReader reader, int count, CancellationToken ct)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(ct);
-            if (result.Buffer.Length >= count)
-            {
-                var bytes = result.Buffer.Slice(0, count).ToArray();
-                reader.AdvanceTo(result.Buffer.GetPosition(count));
-                return bytes;
-            }
-            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
-        }
     }
 
     /// <summary>Counts the buffers rented and not yet returned.</summary>
