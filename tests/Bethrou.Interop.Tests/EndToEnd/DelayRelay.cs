@@ -67,6 +67,10 @@ public sealed class DelayRelay : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
         }
+        catch (InvalidOperationException) when (_cts.IsCancellationRequested)
+        {
+            // Disposed between two accepts: the stopped listener says "Not listening" before it looks at the token.
+        }
     }
 
     private async Task RunPairAsync(Socket a, Socket b)

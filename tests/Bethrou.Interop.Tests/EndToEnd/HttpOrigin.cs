@@ -70,6 +70,10 @@ public sealed class HttpOrigin : IAsyncDisposable
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
         {
         }
+        catch (InvalidOperationException) when (_cts.IsCancellationRequested)
+        {
+            // Disposed between two accepts: the stopped listener says "Not listening" before it looks at the token.
+        }
     }
 
     private async Task ServeAsync(Socket socket)
