@@ -131,6 +131,21 @@ public class YamuxDirectWriteTests
     }
 
     [Fact]
+    public async Task TheSessionEndingFailsAPendingDirectWrite()
+    {
+        var ct = YamuxTest.Timeout();
+        var (session, peer) = YamuxTest.WithRawPeer(sessionIsClient: true);
+        var stream = await session.OpenStreamAsync(ct);
+        var write = stream.Output.WriteAsync(new byte[Window + 1], ct).AsTask();
+        await ReadDataAsync(peer, Window, ct);
+        Assert.False(write.IsCompleted);
+
+        await session.DisposeAsync();
+        var error = await Assert.ThrowsAsync<StreamResetException>(() => write.WaitAsync(ct));
+        Assert.Equal(StreamResetKind.SessionClosed, error.Kind);
+    }
+
+    [Fact]
     public async Task CopyIntoAnotherStreamIsFramedStraightFromTheSourcesBuffer()
     {
         var ct = YamuxTest.Timeout();
