@@ -793,7 +793,9 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
 
         /// <summary>Writes of at least a block go to the write loop straight from <paramref name="source"/>, which is
         /// framed (and encrypted) from there instead of being copied into the stream's buffer first; the call completes
-        /// once every byte is framed, and the memory is the caller's again. Smaller writes, and writes made while bytes
+        /// once every byte is framed, and the memory is the caller's again. So it waits for the peer's window, where
+        /// a copying write could run up to StreamSendBufferSize ahead of it: two ends that each write more than the
+        /// window before reading stall sooner than with copying writes. Smaller writes, and writes made while bytes
         /// from GetMemory/Advance are still unflushed, are copied as usual.</summary>
         public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
         {
