@@ -489,15 +489,15 @@ public sealed class YamuxStream : IDuplexPipe, IAsyncDisposable
         {
             return false;
         }
-        var tcs = new TaskCompletionSource<FlushResult>();
+        TaskCompletionSource<FlushResult> tcs;
         lock (_outLock)
         {
             if (_outboundReaderDone || _directDone is not null || _resetException is not null || _outbound.Writer.UnflushedBytes != 0)
             {
-                return false;
+                return false; // nothing allocated for a write that goes the copying way
             }
             _direct = data;
-            _directDone = tcs;
+            _directDone = tcs = new TaskCompletionSource<FlushResult>();
         }
         if (cancellationToken.CanBeCanceled)
         {
